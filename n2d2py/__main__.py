@@ -1,0 +1,3 @@
+from n2d2py.cli import main
+
+main()

@@ -1,0 +1,108 @@
+"""What every cell is: shapes known at construction, parameters, forward and backward.
+
+Arrays are NCHW float32. A cell's activation function (N2D2 cells own theirs) is applied by
+this base class, so subclasses implement only ``_forward``/``_backward`` of the pre-activation.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Port:
+    """One input of a cell: the producing section's name and its output shape (C, H, W)."""
+
+    name: str
+    shape: tuple
+
+
+class Param:
+    """A learnable tensor: its shape and filler now, its data once the network is initialised.
+
+    ``role`` picks the solver keys: "Weights" reads ``WeightsSolver.*``, "Bias" ``BiasSolver.*``
+    (both fall back to ``Solvers.*``). ``mask`` (0/1, broadcastable) zeroes unmapped weights.
+    """
+
+    def __init__(self, name, shape, filler, role="Weights", fan_in=1, fan_out=1, mask=None):
+        self.name = name
+        self.shape = tuple(shape)
+        self.filler = filler
+        self.role = role
+        self.fan_in = fan_in
+        self.fan_out = fan_out
+        self.mask = mask
+        self.data = None
+        self.grad = None
+        self.solver = None
+
+    @property
+    def size(self):
+        if self.mask is not None:
+            return int(np.broadcast_to(np.asarray(self.mask), self.shape).sum())
+        return int(np.prod(self.shape))
+
+    def initialize(self, device):
+        values = self.filler.fill(self.shape, self.fan_in, self.fan_out, device.rng)
+        if self.mask is not None:
+            values = values * np.asarray(self.mask, dtype=np.float32)
+            self.mask = device.asarray(self.mask)
+        self.data = device.asarray(values)
+        self.grad = device.xp.zeros_like(self.data)
+
+    def __repr__(self):
+        return f"Param({self.name}, {self.shape}, {self.role})"
+
+
+class Cell:
+    """Base of every layer. Subclasses set ``out_shape`` and implement the numerics.
+
+    Contract:
+    - ``from_section(sec, inputs, device)``: the only place INI keys are read (``sec`` for
+      structural keys, ``sec.config`` for the ConfigSection chain); ``inputs`` is a list of
+      Port; returns the cell.
+    - ``_forward(xs, train)`` → pre-activation output (N, C, H, W) from the list of inputs.
+    - ``_backward(dz)`` → list of input gradients (None where ``needs_input_grad`` is False),
+      accumulating parameter gradients into ``param.grad`` (summed over the batch).
+    - ``params()``: learnable Params; ``nb_synapses()``/``nb_virtual_synapses()``: counts for
+      the summary (shared weights incl. biases / multiply-accumulates per stimulus).
+    """
+
+    def __init__(self, name, inputs, out_shape, device, activation=None):
+        self.name = name
+        self.inputs = list(inputs)
+        self.out_shape = tuple(int(d) for d in out_shape)
+        self.device = device
+        self.xp = device.xp
+        self.activation = activation
+        self.needs_input_grad = True
+
+    @classmethod
+    def from_section(cls, sec, inputs, device):
+        raise NotImplementedError
+
+    def params(self):
+        return []
+
+    def nb_synapses(self):
+        return sum(p.size for p in self.params())
+
+    def nb_virtual_synapses(self):
+        return 0
+
+    def forward(self, xs, train=False):
+        z = self._forward(xs, train)
+        return z if self.activation is None else self.activation.forward(z)
+
+    def backward(self, dy):
+        dz = dy if self.activation is None else self.activation.backward(dy)
+        return self._backward(dz)
+
+    def zero_grad(self):
+        for p in self.params():
+            p.grad[...] = 0
+
+    def __repr__(self):
+        ins = ",".join(p.name for p in self.inputs)
+        act = f" {type(self.activation).__name__}" if self.activation else ""
+        return f"{type(self).__name__}({self.name} <- {ins}: {self.out_shape}{act})"
