@@ -98,6 +98,16 @@ class Cell:
         dz = dy if self.activation is None else self.activation.backward(dy)
         return self._backward(dz)
 
+    def export_rows(self, param):
+        """``param`` as the rows of N2D2's ``.syntxt`` file (one row per output)."""
+        data = self.device.to_host(param.data)
+        return data.reshape(data.shape[0], -1) if data.ndim > 1 else data.reshape(-1, 1)
+
+    def import_rows(self, param, rows):
+        """Inverse of ``export_rows``: set ``param.data`` from a list of rows of floats."""
+        values = np.asarray(rows, dtype=np.float32).reshape(param.shape)
+        param.data[...] = self.device.asarray(values)
+
     def zero_grad(self):
         for p in self.params():
             p.grad[...] = 0
