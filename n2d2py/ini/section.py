@@ -38,16 +38,27 @@ class Section:
         return f"Section({self.name!r}, chain={self.names}, prefixes={self.prefixes})"
 
     # -- lookup -------------------------------------------------------------------------
-    def prop(self, key):
-        """The Prop that a read of ``key`` would use, or None (the probe is recorded)."""
+    def lookup(self, key):
+        """(owning section, Prop) that a read of ``key`` would use, or (None, None).
+
+        The probe is recorded (for "did you mean" on unread keys); a view over no section
+        (a layer without ConfigSection) records it under ``config_probe_name(label)``.
+        """
+        if not self.names:
+            probed = self.doc.probed.setdefault(config_probe_name(self.name), set())
+            probed.update(prefix + key for prefix in self.prefixes)
         for name in reversed(self.names):
             probed = self.doc.probed.setdefault(name, set())
             for prefix in self.prefixes:
                 probed.add(prefix + key)
                 found = self.doc.prop(name, prefix + key)
                 if found is not None:
-                    return found
-        return None
+                    return name, found
+        return None, None
+
+    def prop(self, key):
+        """The Prop that a read of ``key`` would use, or None."""
+        return self.lookup(key)[1]
 
     def has(self, key):
         return self.prop(key) is not None
@@ -72,13 +83,15 @@ class Section:
         return N2D2PyError(message, file, line, self.name, key and self.prefixes[0] + key)
 
     def _value(self, key, default):
-        prop = self.prop(key)
+        owner, prop = self.lookup(key)
         if prop is None:
             if default is MISSING:
                 raise self.error(key, "required key is missing")
             return None, default
         self.doc.mark_read(prop.section, prop.key)
-        value = resolve(self.doc, prop.section, prop)
+        self.doc.mark_read(owner, prop.key)
+        # Inherited values resolve in the context of the section that reads them.
+        value = resolve(self.doc, owner, prop)
         return prop, value.strip()
 
     def _check_variables(self, prop, value):
@@ -246,6 +259,11 @@ class Section:
         if _FLOAT.fullmatch(text):
             return float(text.replace(",", ""))
         raise _bad(prop, text, "a number")
+
+
+def config_probe_name(label):
+    """Where probes of an empty ConfigSection chain of layer ``label`` are recorded."""
+    return f"\0config:{label}"
 
 
 def _bad(prop, value, expected, hint=""):

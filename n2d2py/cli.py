@@ -1,0 +1,114 @@
+"""The ``n2d2py`` command: N2D2's single-dash options, verbatim, mapped onto runner.Options.
+
+No numerics here. User errors print as one line and exit with status 2; tracebacks only with
+``--debug``.
+"""
+
+import difflib
+import sys
+
+import click
+
+from n2d2py import __version__
+from n2d2py.errors import N2D2PyError
+
+# N2D2 options that n2d2py does not implement yet: accepted by name, refused clearly.
+NOT_YET = {
+    "-find-lr": "the learning-rate range test",
+    "-check": "the numerical gradient check",
+    "-bench": "per-layer timings",
+    "-cfg": "writing <cell>.cfg files",
+    "-log-outputs": "dumping layer outputs",
+    "-log-kernels": "dumping kernels",
+    "-log-json": "JSON annotations",
+    "-log-db-stats": "dataset statistics",
+    "-pre-samples": "pre-processed samples",
+    "-save-test-set": "exporting the test set",
+    "-fuse": "BatchNorm fusion",
+    "-export": "exports",
+    "-calib": "calibration",
+    "-learn-stdp": "STDP learning",
+    "-test-id": "testing one stimulus by id",
+    "-test-index": "testing one stimulus by index",
+    "-multidev": "multi-GPU runs",
+}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("ini", type=click.Path(dir_okay=False))
+@click.option("-learn", "learn", type=click.IntRange(0), default=0, help="Learn N stimuli (random batches).")
+@click.option("-learn-epoch", "learn_epoch", type=click.IntRange(0), default=0, help="Learn N epochs.")
+@click.option("-log", "log", type=click.IntRange(1), default=None, help="Stimuli between logs/validations [1000, or an epoch with -learn-epoch].")
+@click.option("-log-epoch", "log_epoch", type=click.IntRange(1), default=1, help="Epochs between logs with -learn-epoch [1].")
+@click.option("-report", "report", type=click.IntRange(1), default=100, help="Stimuli between progress updates [100].")
+@click.option("-test", "test", is_flag=True, help="Test on the Test set.")
+@click.option("-seed", "seed", type=click.IntRange(0), default=0, help="Random seed (0: time-based, or read back from seed.dat).")
+@click.option("-w", "weights", default=None, help="Import weights from DIR (N2D2 .syntxt).")
+@click.option("-w-ignore", "weights_ignore", is_flag=True, help="Missing weight files keep their initial values.")
+@click.option("-l", "load_state", default=None, help="Resume from a saved state DIR (weights + solvers).")
+@click.option("-nb-test", "nb_test", type=int, default=-1, help="Test only the first N stimuli.")
+@click.option("-valid-metric", "valid_metric", default="Sensitivity", help="Metric for the best validation score.")
+@click.option("-stop-valid", "stop_valid", type=click.IntRange(0), default=0, help="Stop after N validations without improvement.")
+@click.option("-ws", "ws", type=click.IntRange(1), default=10000, help="Window (stimuli) of the learning success average.")
+@click.option("-dev", "dev", type=click.IntRange(0), default=0, help="CUDA device for *_CUDA models.")
+@click.option("-v", "version", is_flag=True, help="Print the version and exit.")
+@click.option("-o", "--out", "out", default=".", help="Run folder [current directory, as in N2D2].")
+@click.option("--dry-run", "dry_run", is_flag=True, help="Parse and build, print the layer table, exit.")
+@click.option("--strict", "strict", is_flag=True, help="Unused or unknown keys are errors.")
+@click.option("--debug", "debug", is_flag=True, help="Show tracebacks.")
+def command(**kwargs):
+    """Simulate the network described by the N2D2 INI file INI."""
+    if kwargs.pop("version"):
+        click.echo(f"n2d2py {__version__}")
+        return
+    from n2d2py import runner
+
+    debug = kwargs["debug"]
+    try:
+        runner.run(runner.Options(**kwargs))
+    except N2D2PyError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+def _known_options():
+    names = set()
+    for param in command.params:
+        names.update(getattr(param, "opts", []))
+    return names | {"-h", "--help"}
+
+
+def check_arguments(argv):
+    """Refuse unknown and not-yet-implemented options before click sees them."""
+    known = _known_options()
+    for arg in argv:
+        if not arg.startswith("-") or arg == "-" or _is_number(arg) or arg in known:
+            continue
+        if arg in NOT_YET:
+            raise N2D2PyError(f"option {arg} ({NOT_YET[arg]}) is not implemented in n2d2py yet")
+        close = difflib.get_close_matches(arg, sorted(known | set(NOT_YET)), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise N2D2PyError(f"unknown option {arg}{hint} (see n2d2py --help)")
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        check_arguments(argv)
+    except N2D2PyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    command.main(args=argv, prog_name="n2d2py", standalone_mode=True)

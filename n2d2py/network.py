@@ -1,0 +1,289 @@
+"""INI document → Network: the input provider, cells in topological order, targets, solvers.
+
+``build`` is the only code that reads ``Type=``; classes come from the registries.
+"""
+
+import difflib
+
+from n2d2py import activations as _activations  # noqa: F401  (fills ACTIVATIONS)
+from n2d2py import cells as _cells  # noqa: F401  (fills CELLS)
+from n2d2py import data as _data  # noqa: F401  (fills DATABASES, TRANSFORMATIONS)
+from n2d2py import fillers as _fillers  # noqa: F401  (fills FILLERS)
+from n2d2py import solvers, targets as _targets  # noqa: F401  (fills SOLVERS, TARGETS)
+from n2d2py.cells.base import Port
+from n2d2py.data.provider import StimuliProvider
+from n2d2py.errors import N2D2PyError
+from n2d2py.ini.section import Section, config_probe_name
+from n2d2py.registry import CELLS, DATABASES, TARGETS
+
+INPUT_NAMES = ("cenv", "env", "sp")  # all aliases of the single input node
+MODELS = ("Frame", "Frame_CUDA", "Transcode", "Transcode_CUDA")
+UNSUPPORTED_MODELS = ("Spike", "Spike_Analog", "Spike_RRAM", "Spike_PCM", "Frame_EXT_CUDA")
+
+
+def global_section(doc):
+    return Section(doc, [doc.GLOBAL], label=None)
+
+
+def default_model(doc):
+    """``DefaultModel`` (N2D2's default is Transcode) after checking it is one we run."""
+    model = global_section(doc).get_enum(
+        "DefaultModel", MODELS + UNSUPPORTED_MODELS, default="Transcode"
+    )
+    if model in UNSUPPORTED_MODELS:
+        raise global_section(doc).error("DefaultModel", f"model {model} is not supported yet")
+    return model
+
+
+class Network:
+    """The built graph: provider → cells (topological order) → targets."""
+
+    def __init__(self, doc, device, provider, database, cells, targets):
+        self.doc = doc
+        self.device = device
+        self.provider = provider
+        self.database = database
+        self.cells = cells  # name -> Cell, in topological order
+        self.targets = targets  # list of (target section name, cell name, target)
+
+    @property
+    def input_name(self):
+        return self.provider.name
+
+    def params(self):
+        return [p for cell in self.cells.values() for p in cell.params()]
+
+    def initialize(self):
+        """Fill every parameter from its filler, in topological order (seeded by -seed)."""
+        for p in self.params():
+            p.initialize(self.device)
+
+    def forward(self, x, train=False):
+        """Run all cells; returns {cell name: output}."""
+        outputs = {self.input_name: x}
+        for name, cell in self.cells.items():
+            outputs[name] = cell.forward([outputs[p.name] for p in cell.inputs], train)
+        return outputs
+
+    def backward(self, grads):
+        """Back-propagate ``grads`` ({cell name: dL/doutput}), accumulating param grads."""
+        grads = dict(grads)
+        for name, cell in reversed(self.cells.items()):
+            dy = grads.pop(name, None)
+            if dy is None:
+                continue
+            for port, dx in zip(cell.inputs, cell.backward(dy)):
+                if dx is not None and port.name in self.cells:
+                    grads[port.name] = dx if port.name not in grads else grads[port.name] + dx
+
+    def zero_grad(self):
+        for cell in self.cells.values():
+            cell.zero_grad()
+
+    def summary(self):
+        """Rows (name, type, inputs, output dims, shared synapses, virtual synapses)."""
+        rows = []
+        for name, cell in self.cells.items():
+            c, h, w = cell.out_shape
+            rows.append(
+                (
+                    name,
+                    cell.type_name,
+                    ",".join(p.name for p in cell.inputs),
+                    f"{c}x{h}x{w}",
+                    cell.nb_synapses(),
+                    cell.nb_virtual_synapses(),
+                )
+            )
+        return rows
+
+
+def build(doc, device, load_data=True):
+    """Build the Network described by ``doc`` on ``device``.
+
+    With ``load_data=False`` (dry run) a database that cannot be loaded is a warning and
+    ``[sp]_EpochSize`` is 0.
+    """
+    default_model(doc)
+    gsec = global_section(doc)
+    for key in ("DefaultDataType", "CheckWeightRange", "InsertBatchNormAfterConv"):
+        gsec.get_str(key, None)  # read here; used by later issues
+    database = _database(doc)
+    provider = _provider(doc, database, device, load_data)
+    cells = {}
+    for name in _topological_order(doc, provider.name):
+        cells[name] = _cell(doc, name, cells, provider, device)
+    targets = _targets_of(doc, cells, provider)
+    for name, cell in cells.items():
+        _attach_solvers(doc, name, cell)
+    report_unused(doc, {name: cell.section.config.names for name, cell in cells.items()})
+    return Network(doc, device, provider, database, cells, targets)
+
+
+def _database(doc):
+    if "database" not in doc:
+        doc.warn("no [database] section: no data to learn or test from", section=None)
+        return None
+    sec = Section(doc, ["database"])
+    cls = DATABASES.get(sec.get_str("Type"), where=sec.prop("Type"))
+    return cls.from_section(sec)
+
+
+def _provider(doc, database, device, load_data):
+    name = next((n for n in INPUT_NAMES if n in doc), None)
+    if name is None:
+        raise N2D2PyError("missing input section: add [sp] (or [env] for spiking models)", doc.path)
+    sec = Section(doc, [name])
+    provider = StimuliProvider.from_section(sec, database, device)
+    epoch_size = 0
+    if database is not None:
+        try:
+            provider.load(device.rng)
+            epoch_size = provider.epoch_size
+        except N2D2PyError as exc:
+            if load_data:
+                raise
+            doc.warn(f"database not loaded ({exc}); [{name}]_EpochSize set to 0", section="database")
+    doc.set_generated(name, "_EpochSize", epoch_size)
+    return provider
+
+
+def _layer_names(doc):
+    return [n for n in doc.section_names() if "Input" in doc.sections[n].props]
+
+
+def _topological_order(doc, input_name):
+    """Layers sorted by depth (1 + max depth of inputs), file order within a depth."""
+    layers = _layer_names(doc)
+    inputs = {name: Section(doc, [name]).get_list("Input") for name in layers}
+    for name, names in inputs.items():
+        for item in names:
+            if item not in INPUT_NAMES and item not in inputs:
+                close = difflib.get_close_matches(item, layers + [input_name], n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                why = " (a section without Input= is not a layer)" if item in doc else ""
+                raise Section(doc, [name]).error("Input", f"unknown input '{item}'{why}{hint}")
+    depth = {}
+    while len(depth) < len(layers):
+        progress = False
+        for name in layers:
+            if name in depth:
+                continue
+            parents = [i for i in inputs[name] if i not in INPUT_NAMES]
+            if all(p in depth for p in parents):
+                depth[name] = 1 + max((depth[p] for p in parents), default=0)
+                progress = True
+        if not progress:
+            stuck = [n for n in layers if n not in depth]
+            raise Section(doc, [stuck[0]]).error(
+                "Input", "cycle between layers: " + " -> ".join(stuck)
+            )
+    return sorted(layers, key=lambda n: (depth[n], layers.index(n)))
+
+
+def _config_chain(doc, sec, model):
+    key = f"ConfigSection({model})" if sec.has(f"ConfigSection({model})") else "ConfigSection"
+    names = sec.get_list(key, default=[])
+    for item in names:
+        if item not in doc:
+            close = difflib.get_close_matches(item, doc.section_names(), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise sec.error(key, f"config section [{item}] does not exist{hint}")
+    return names
+
+
+def _cell(doc, name, built, provider, device):
+    sec = Section(doc, [name])
+    model = sec.get_enum("Model", MODELS, default=default_model(doc))
+    sec.config = Section(doc, _config_chain(doc, sec, model), label=name)
+    ports = []
+    for item in sec.get_list("Input"):
+        shape = provider.shape if item in INPUT_NAMES else built[item].out_shape
+        ports.append(Port(provider.name if item in INPUT_NAMES else item, tuple(shape)))
+    cls = CELLS.get(sec.get_str("Type"), where=sec.prop("Type"))
+    cell = cls.from_section(sec, ports, device)
+    cell.section = sec
+    cell.needs_input_grad = any(p.name in built for p in ports)
+    channels = sum(p.shape[0] for p in ports)
+    _, in_h, in_w = ports[0].shape
+    out_c, out_h, out_w = cell.out_shape
+    for key, value in (
+        ("_NbChannels", channels),
+        ("_ChannelsHeight", in_h),
+        ("_ChannelsWidth", in_w),
+        ("_NbOutputs", out_c),
+        ("_OutputsHeight", out_h),
+        ("_OutputsWidth", out_w),
+    ):
+        doc.set_generated(name, key, value)
+    nb_outputs = sec.get_uint("NbOutputs", None)
+    if nb_outputs is not None and nb_outputs != out_c:
+        raise sec.error("NbOutputs", f"{nb_outputs} outputs declared, but the cell produces {out_c}")
+    return cell
+
+
+def _attach_solvers(doc, name, cell):
+    sec = cell.section
+    for param in cell.params():
+        key = f"{param.role}Solver"
+        type_key = key if sec.has(key) else "Solvers"
+        type_name = sec.get_str(type_key, "SGD")
+        param.solver = solvers.make_solver(sec.config, param.role, type_name, where=sec.prop(type_key))
+
+
+def _targets_of(doc, cells, provider):
+    found = []
+    for name in cells:
+        for section in doc.section_names():
+            if section == f"{name}.Target" or section.startswith(f"{name}.Target"):
+                sec = Section(doc, [section])
+                cls = TARGETS.get(sec.get_str("Type", "TargetScore"), where=sec.prop("Type"))
+                cell = cells[name]
+                target = cls.from_section(sec, name, cell.out_shape[0], provider.label_names)
+                found.append((section, name, target))
+    if not found:
+        raise N2D2PyError(
+            "missing target: no [<layer>.Target] section names a layer "
+            f"(layers: {', '.join(cells) or 'none'})",
+            doc.path,
+        )
+    return found
+
+
+def report_unused(doc, config_chains):
+    """Warn (or, in strict mode, fail) about keys and sections that nothing read.
+
+    ``config_chains`` maps each layer to its ConfigSection names, so that a configuration key
+    written in the layer's own section (N2D2 ignores it there) gets a precise message.
+    """
+    for name in doc.section_names():
+        raw = doc.sections[name]
+        unread = [
+            p
+            for key, p in raw.props.items()
+            if (name, key) not in doc.read and (p.section, key) not in doc.read
+        ]
+        if not unread:
+            continue
+        if len(unread) == len(raw.props):
+            doc.diagnostics.warn("section is never used", raw.file, raw.line, name)
+            continue
+        probed = doc.probed.get(name, set())
+        config_probed = set()
+        if name in config_chains:
+            for chain_name in config_chains[name]:
+                config_probed |= doc.probed.get(chain_name, set())
+            config_probed |= doc.probed.get(config_probe_name(name), set())
+        for prop in unread:
+            doc.warn(_unused_message(prop.key, probed, config_probed), prop)
+
+
+def _unused_message(key, probed, config_probed):
+    if key in config_probed:
+        return (
+            f"{key} is a configuration key: it is read only from the layer's ConfigSection, "
+            "so it has no effect here"
+        )
+    close = difflib.get_close_matches(key, sorted(probed | config_probed), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown or unused key {key}{hint}"

@@ -1,0 +1,88 @@
+"""One run of the simulator: options → network → dry run, learning, testing."""
+
+import os
+import time
+from dataclasses import dataclass
+
+from n2d2py import backend
+from n2d2py.errors import Diagnostics, N2D2PyError
+from n2d2py.ini import parse_file
+
+
+@dataclass
+class Options:
+    ini: str
+    learn: int = 0
+    learn_epoch: int = 0
+    log: int | None = None
+    log_epoch: int = 1
+    report: int = 100
+    test: bool = False
+    seed: int = 0
+    weights: str | None = None
+    weights_ignore: bool = False
+    load_state: str | None = None
+    nb_test: int = -1
+    valid_metric: str = "Sensitivity"
+    stop_valid: int = 0
+    ws: int = 10000
+    dev: int = 0
+    out: str = "."
+    dry_run: bool = False
+    strict: bool = False
+    debug: bool = False
+
+    @property
+    def learning(self):
+        return self.learn > 0 or self.learn_epoch > 0
+
+
+def run(opts):
+    from n2d2py import network
+
+    doc = parse_file(opts.ini, Diagnostics(strict=opts.strict))
+    model = network.default_model(doc)
+    seed = resolve_seed(opts)
+    device = backend.select(model, opts.dev, seed)
+    net = network.build(doc, device, load_data=not opts.dry_run)
+    if opts.dry_run:
+        print_summary(net, model)
+        return net
+    raise N2D2PyError("learning and testing are not implemented yet; use --dry-run")
+
+
+def resolve_seed(opts):
+    """N2D2's rule: -seed N if given; else seed.dat when only testing; else time-based."""
+    if opts.seed:
+        return opts.seed
+    path = os.path.join(opts.out, "seed.dat")
+    if not opts.learning and os.path.isfile(path):
+        text = open(path).read().strip()
+        if not text.isdigit():
+            raise N2D2PyError(f"seed file holds '{text[:40]}', not an integer seed", path)
+        return int(text)
+    return int(time.time()) % 2**31 or 1
+
+
+def print_summary(net, model):
+    """The dry-run table: one row per layer, then totals."""
+    rows = net.summary()
+    c, h, w = net.provider.shape
+    header = ("Layer", "Type", "Inputs", "Output (CxHxW)", "Params", "MACs/stimulus")
+    body = [(net.input_name, "Input", "-", f"{c}x{h}x{w}", "-", "-")]
+    body += [(n, t, i, o, f"{p:,}", f"{m:,}") for n, t, i, o, p, m in rows]
+    widths = [max(len(str(r[k])) for r in [header] + body) for k in range(len(header))]
+    line = "  ".join("{:<%d}" % w for w in widths[:4]) + "  " + "  ".join(
+        "{:>%d}" % w for w in widths[4:]
+    )
+    print(f"Model: {model}   device: {net.device.name}   file: {net.doc.path}")
+    print(line.format(*header))
+    print("  ".join("-" * w for w in widths))
+    for row in body:
+        print(line.format(*row))
+    total_params = sum(r[4] for r in rows)
+    total_macs = sum(r[5] for r in rows)
+    print("  ".join("-" * w for w in widths))
+    print(f"Total: {len(rows)} layers, {total_params:,} parameters, {total_macs:,} MACs per stimulus")
+    for section, cell, _ in net.targets:
+        print(f"Target: [{section}] on {cell}")
