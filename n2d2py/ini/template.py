@@ -32,7 +32,11 @@ def render_section(doc, section):
     params = {key: resolve(doc, section.name, prop) for key, prop in section.props.items()}
     params["SECTION_NAME"] = section.name
     params["SECTION_FILE_NAME"] = path
-    return path, render(read_text(path, "template file"), params, path)
+    try:
+        return path, render(read_text(path, "template file"), params, path)
+    except N2D2PyError as exc:
+        exc.message += f" (rendering [{section.name}] at {section.file}:{section.line})"
+        raise
 
 
 def render(text, params, path="<template>"):

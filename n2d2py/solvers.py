@@ -1,0 +1,374 @@
+"""Solvers: one update rule per Param, holding its own state; learning-rate policies (spec §3.6).
+
+Gradients arrive in ``param.grad`` with the standard sign (∂L/∂w) and SUMMED over the batch;
+a solver descends by subtracting. With ``IterationSize`` k > 1 the caller keeps accumulating
+into ``param.grad`` (cells add to it) and zeroes it only when ``update`` returns True, i.e.
+after the k-th call, so one step sees the gradient summed over k·B stimuli.
+"""
+
+import math
+
+from n2d2py.backend import array_module
+from n2d2py.ini.section import Section
+from n2d2py.registry import LR_POLICIES, SOLVERS
+
+# -- learning-rate policies -------------------------------------------------------------
+# f(base_lr, n, stimuli_per_update, p) -> lr. n = updates done so far, stimuli_per_update =
+# B·IterationSize, p = the solver (attributes lr_decay k, step_size, power, max_iterations,
+# warm_up_duration, warm_up_lr_frac, min_decay). Step t = floor(n·B·IterationSize / StepSize).
+
+
+def lr_step(n, stimuli_per_update, p):
+    """The step index t = floor(n·B·IterationSize / LearningRateStepSize)."""
+    return (n * stimuli_per_update) // p.step_size
+
+
+def _policy(name, step_based=False):
+    def deco(fn):
+        fn.step_based = step_based
+        return LR_POLICIES.register(name)(fn)
+
+    return deco
+
+
+@_policy("None")
+def constant_lr(base, n, spu, p):
+    # α = α₀
+    return base
+
+
+@_policy("StepDecay", step_based=True)
+def step_decay(base, n, spu, p):
+    # α = α₀ · k^t
+    return base * p.lr_decay ** lr_step(n, spu, p)
+
+
+@_policy("ExponentialDecay", step_based=True)
+def exponential_decay(base, n, spu, p):
+    # α = α₀ · e^(−k·t)
+    return base * math.exp(-p.lr_decay * lr_step(n, spu, p))
+
+
+@_policy("InvTDecay", step_based=True)
+def inv_t_decay(base, n, spu, p):
+    # α = α₀ / (1 + k·t)
+    return base / (1.0 + p.lr_decay * lr_step(n, spu, p))
+
+
+@_policy("PolyDecay")
+def poly_decay(base, n, spu, p):
+    # α = α₀ · (1 − n/MaxIterations)^Power
+    return base * (1.0 - n / p.max_iterations) ** p.power
+
+
+@_policy("InvDecay")
+def inv_decay(base, n, spu, p):
+    # α = α₀ · (1 + k·n)^(−Power)
+    return base * (1.0 + p.lr_decay * n) ** (-p.power)
+
+
+@_policy("CosineDecay", step_based=True)
+def cosine_decay(base, n, spu, p):
+    # W = WarmUpDuration, f = WarmUpLRFrac, m = MinDecay, M = MaxIterations:
+    # t < W: α = α₀·((1−f)·t/W + f); else α = α₀·max(0, (1−m)·½(1 + cos(π·(t−W)/(M−W))) + m),
+    # the progress (t−W)/(M−W) held at 1 once reached (no second rise of the cosine).
+    t = lr_step(n, spu, p)
+    w = p.warm_up_duration
+    if t < w:
+        return base * ((1.0 - p.warm_up_lr_frac) * t / w + p.warm_up_lr_frac)
+    progress = min(1.0, (t - w) / (p.max_iterations - w))
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return base * max(0.0, (1.0 - p.min_decay) * cosine + p.min_decay)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def parse_clamping(view, key="Clamping"):
+    """``min:max``, ``:max``, ``min:`` or empty → (lo or None, hi or None)."""
+    text = view.get_str(key, "")
+    if not text:
+        return None, None
+    if ":" not in text:
+        raise view.error(key, f'expected "min:max", ":max" or "min:" (e.g. -1.0:1.0), got "{text}"')
+    bounds = []
+    for part in text.split(":", 1):
+        part = part.strip()
+        try:
+            bounds.append(float(part) if part else None)
+        except ValueError:
+            raise view.error(key, f'expected "min:max" with numbers, got "{text}"') from None
+    lo, hi = bounds
+    if lo is not None and hi is not None and lo > hi:
+        raise view.error(key, f"empty clamping range {text} (min > max)")
+    return lo, hi
+
+
+def _count(view, key, default):
+    """A non-negative integer; a fractional value (``$(a / b)`` under Python 3) is floored
+    with a warning, as the Python 2 that N2D2's models were written for would have computed."""
+    value = view.get_float(key, default)
+    if value < 0:
+        raise view.error(key, f"expected a non-negative integer, got {value:g}")
+    if value != int(value):
+        view.doc.warn(f"{value:g} is not an integer; using {int(value)}", view.prop(key))
+    return int(value)
+
+
+def _clamp(xp, w, lo, hi):
+    if lo is not None:
+        w = xp.maximum(w, lo)
+    if hi is not None:
+        w = xp.minimum(w, hi)
+    return w
+
+
+def _to_host(a):
+    if a is None:
+        return None
+    return a.get() if hasattr(a, "get") else a.copy()
+
+
+def _apply(param, step, lo, hi):
+    """w ← clamp(w + step), unmapped (mask 0) weights kept at 0."""
+    xp = array_module(param.data)
+    w = _clamp(xp, param.data + step, lo, hi)
+    if param.mask is not None:
+        w = w * param.mask
+    param.data[...] = w
+
+
+class _SolverView(Section):
+    """N2D2's precedence: ``<Role>Solver.X`` anywhere in the chain beats ``Solvers.X``."""
+
+    def lookup(self, key):
+        for prefix in self.prefixes:
+            found = Section(self.doc, self.names, (prefix,), label=self.name).lookup(key)
+            if found[1] is not None:
+                return found
+        return None, None
+
+
+def make_solver(config_view, role, type_name="SGD", where=None):
+    """Solver ``type_name`` for a Param of ``role``, parameters from the ConfigSection chain.
+
+    Keys: ``<role>Solver.X`` then ``Solvers.X`` (the role-specific key wins wherever it is in
+    the chain; for one prefix, later config sections win). ``where``: the Prop of the type key.
+    """
+    cls = SOLVERS.get(type_name, where=where)
+    prefixes = (f"{role}Solver.", "Solvers.")
+    view = _SolverView(config_view.doc, config_view.names, prefixes, label=config_view.name)
+    return cls.from_section(view)
+
+
+# -- solvers ----------------------------------------------------------------------------
+
+
+@SOLVERS.register("SGD")
+class SGD:
+    """N2D2's SGD: v ← μv − α/(B·k)·Σgrad − α·Decay·w; w ← clamp(w + v); policy on α."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, decay=0.0, power=0.0, iteration_size=1,
+                 max_iterations=0, policy="None", step_size=1, lr_decay=0.1, clamping=(None, None),
+                 warm_up_duration=0, warm_up_lr_frac=0.25, min_decay=0.0, polyak_momentum=True):
+        self.learning_rate = float(learning_rate)
+        self.momentum = float(momentum)
+        self.decay = float(decay)
+        self.power = float(power)
+        self.iteration_size = max(1, int(iteration_size))
+        self.max_iterations = int(max_iterations)
+        self.policy_name = policy
+        self.policy = LR_POLICIES.get(policy)
+        self.step_size = int(step_size)
+        self.lr_decay = float(lr_decay)
+        self.clamping = tuple(clamping)
+        self.warm_up_duration = int(warm_up_duration)
+        self.warm_up_lr_frac = float(warm_up_lr_frac)
+        self.min_decay = float(min_decay)
+        self.polyak_momentum = bool(polyak_momentum)
+        self.global_lr = None  # -find-lr override: replaces α and skips the policy
+        self.n = 0  # updates done so far (stops at MaxIterations when > 0)
+        self.pass_ = 0  # batches accumulated towards the next update (IterationSize)
+        self.velocity = None
+        self.message = None  # "Learning rate after ..." when the step changed at the last update
+        self.invalid = None  # a deferred N2D2PyError (e.g. a step size of [sp]_EpochSize = 0)
+        self._batch_size = 1
+
+    @classmethod
+    def from_section(cls, view):
+        policy = view.get_str("LearningRatePolicy", "None")
+        LR_POLICIES.get(policy, where=view.prop("LearningRatePolicy"))
+        iteration_size = view.get_uint("IterationSize", 1)
+        if iteration_size == 0:
+            raise view.error("IterationSize", "must be at least 1")
+        solver = cls(
+            learning_rate=view.get_float("LearningRate", 0.01),
+            momentum=view.get_float("Momentum", 0.0),
+            decay=view.get_float("Decay", 0.0),
+            power=view.get_float("Power", 0.0),
+            iteration_size=iteration_size,
+            max_iterations=_count(view, "MaxIterations", 0),
+            policy=policy,
+            step_size=_count(view, "LearningRateStepSize", 1),
+            lr_decay=view.get_float("LearningRateDecay", 0.1),
+            clamping=parse_clamping(view),
+            warm_up_duration=view.get_uint("WarmUpDuration", 0),
+            warm_up_lr_frac=view.get_float("WarmUpLRFrac", 0.25),
+            min_decay=view.get_float("MinDecay", 0.0),
+            polyak_momentum=view.get_bool("PolyakMomentum", True),
+        )
+        solver.invalid = solver._check(view)
+        return solver
+
+    def _check(self, view):
+        """The first inconsistency of the policy parameters, as an error raised on first use."""
+        name = self.policy_name
+        if self.policy.step_based and self.step_size <= 0:
+            return view.error("LearningRateStepSize", f"must be > 0 for {name}")
+        if name in ("PolyDecay", "CosineDecay") and self.max_iterations <= 0:
+            return view.error("MaxIterations", f"must be > 0 for {name}")
+        if name == "CosineDecay" and self.max_iterations <= self.warm_up_duration:
+            return view.error("MaxIterations", "must be larger than WarmUpDuration for CosineDecay")
+        return None
+
+    def lr_at(self, n, batch_size):
+        """α given by the policy after ``n`` updates."""
+        if self.invalid is not None:
+            raise self.invalid
+        return self.policy(self.learning_rate, n, batch_size * self.iteration_size, self)
+
+    def current_lr(self, batch_size=None):
+        """The α that the next update uses (the global override if set)."""
+        if self.global_lr is not None:
+            return self.global_lr
+        return self.lr_at(self.n, batch_size or self._batch_size)
+
+    def _next_lr(self, batch_size):
+        """α for this update, advancing the update counter as N2D2 does."""
+        lr = self.lr_at(self.n, batch_size)
+        spu = batch_size * self.iteration_size
+        self.message = None
+        if self.policy.step_based and self.n > 0:
+            if lr_step(self.n, spu, self) != lr_step(self.n - 1, spu, self):
+                self.message = f"Learning rate after {self.n}(x{spu}) iteration(s): {lr:g}"
+        if self.max_iterations == 0 or self.n < self.max_iterations:
+            self.n += 1
+        return lr
+
+    def update(self, param, batch_size):
+        """One call per batch; steps (returns True) every IterationSize calls."""
+        self._batch_size = batch_size
+        if self.global_lr is not None:
+            lr = self.global_lr  # N2D2: the override bypasses accumulation and the policy
+        else:
+            if self.learning_rate == 0.0:
+                return True
+            if self.pass_ < self.iteration_size - 1:
+                self.pass_ += 1
+                return False
+            self.pass_ = 0
+            lr = self._next_lr(batch_size)
+        if lr == 0.0:
+            return True
+        xp = array_module(param.data)
+        rate = lr / (batch_size * self.iteration_size)
+        if self.momentum == 0.0 and self.decay == 0.0:
+            step = -rate * param.grad
+        else:
+            v = xp.zeros_like(param.data) if self.velocity is None else xp.asarray(self.velocity)
+            v = self.momentum * v - rate * param.grad
+            if self.decay != 0.0:
+                v = v - (lr * self.decay) * param.data
+            if param.mask is not None:
+                v = v * param.mask
+            self.velocity = v
+            step = v
+        _apply(param, step, *self.clamping)
+        return True
+
+    def lr_schedule(self, batch_size, nb_batches):
+        """α applied at each of the next ``nb_batches`` batches from a fresh start (0 = no step)."""
+        saved = (self.n, self.pass_, self.message)
+        self.n, self.pass_ = 0, 0
+        out = []
+        try:
+            for _ in range(nb_batches):
+                if self.pass_ < self.iteration_size - 1:
+                    self.pass_ += 1
+                    out.append(0.0)
+                else:
+                    self.pass_ = 0
+                    out.append(self._next_lr(batch_size))
+        finally:
+            self.n, self.pass_, self.message = saved
+        return out
+
+    def state_dict(self):
+        return {"type": "SGD", "n": self.n, "pass": self.pass_,
+                "velocity": _to_host(self.velocity)}
+
+    def load_state_dict(self, state):
+        self.n = int(state["n"])
+        self.pass_ = int(state["pass"])
+        self.velocity = state.get("velocity")  # host array; moved to the device on next update
+
+    def __repr__(self):
+        return (f"SGD(lr={self.learning_rate:g}, momentum={self.momentum:g}, decay={self.decay:g}, "
+                f"policy={self.policy_name})")
+
+
+@SOLVERS.register("Adam")
+class Adam:
+    """N2D2's Adam on the summed batch gradient (no 1/B, no policy, no IterationSize)."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 clamping=(None, None)):
+        self.learning_rate = float(learning_rate)
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
+        self.epsilon = float(epsilon)
+        self.clamping = tuple(clamping)
+        self.global_lr = None
+        self.t = 0
+        self.m = None
+        self.v = None
+        self.message = None
+
+    @classmethod
+    def from_section(cls, view):
+        return cls(
+            learning_rate=view.get_float("LearningRate", 0.001),
+            beta1=view.get_float("Beta1", 0.9),
+            beta2=view.get_float("Beta2", 0.999),
+            epsilon=view.get_float("Epsilon", 1e-8),
+            clamping=parse_clamping(view),
+        )
+
+    def current_lr(self, batch_size=None):
+        return self.global_lr if self.global_lr is not None else self.learning_rate
+
+    def update(self, param, batch_size):
+        """m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; w ← w − α·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε√(1−β₂ᵗ))."""
+        xp = array_module(param.data)
+        self.t += 1
+        g = param.grad
+        m = xp.zeros_like(param.data) if self.m is None else xp.asarray(self.m)
+        v = xp.zeros_like(param.data) if self.v is None else xp.asarray(self.v)
+        self.m = self.beta1 * m + (1.0 - self.beta1) * g
+        self.v = self.beta2 * v + (1.0 - self.beta2) * (g * g)
+        correction = math.sqrt(1.0 - self.beta2**self.t)
+        alpha = self.current_lr() * correction / (1.0 - self.beta1**self.t)
+        step = -alpha * self.m / (xp.sqrt(self.v) + self.epsilon * correction)
+        _apply(param, step, *self.clamping)
+        return True
+
+    def state_dict(self):
+        return {"type": "Adam", "t": self.t, "m": _to_host(self.m), "v": _to_host(self.v)}
+
+    def load_state_dict(self, state):
+        self.t = int(state["t"])
+        self.m = state.get("m")
+        self.v = state.get("v")
+
+    def __repr__(self):
+        return f"Adam(lr={self.learning_rate:g}, beta1={self.beta1:g}, beta2={self.beta2:g})"
