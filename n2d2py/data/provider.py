@@ -1,0 +1,398 @@
+"""The stimuli provider (``[sp]`` / ``[env]``): database → transformations → batches.
+
+Pipeline for one set (spec §4.2–4.3), each transformation kept only if its ``ApplyTo``
+selects the set:
+
+1. ``<sp>.Transformation*`` — cacheable, on the raw stimulus;
+2. ``<sp>.OnTheFlyTransformation*`` — re-run at every read;
+3. ``<sp>.Channel[OnTheFly]Transformation*`` — each builds or alters one input channel
+   (``Channel=<i>``; without it, each section starts a new channel); the channels are stacked;
+4. ``<sp>.Channels[OnTheFly]Transformation*`` — on all channels.
+
+The result of stage 1 is computed once per set and kept in memory in its own type (uint8
+for images: MNIST at 32×32 takes 72 MB); when no on-the-fly transformation applies to a set,
+the whole pipeline is cached. Integer data left at the end are mapped to [0, 1] (or [-1, 1]
+with ``DataSignedMapping=1``); data made real by a transformation (RangeAffine, Normalize)
+are used as they are. ``CachePath`` (N2D2's disk cache) is read and ignored: the cache is in
+memory.
+
+Batches are prepared by a background thread, two ahead of the consumer.
+"""
+
+import math
+import queue
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from n2d2py.data.databases import SETS
+from n2d2py.data.transformations import Transformation
+from n2d2py.errors import N2D2PyError
+from n2d2py.ini.section import Section
+from n2d2py.registry import TRANSFORMATIONS
+
+# "<sp>.<prefix>..." section name prefix -> (stage, on the fly); longest prefixes first.
+CATEGORIES = {
+    "ChannelsOnTheFlyTransformation": ("channels", True),
+    "ChannelOnTheFlyTransformation": ("channel", True),
+    "ChannelsTransformation": ("channels", False),
+    "ChannelTransformation": ("channel", False),
+    "OnTheFlyTransformation": ("image", True),
+    "Transformation": ("image", False),
+}
+UNSUPPORTED = ("StimuliData",)
+PREFETCH_DEPTH = 2
+CACHE_CHUNK = 4096  # stimuli transformed at a time while filling the cache
+
+
+@dataclass
+class Step:
+    """One transformation of the pipeline and where it runs."""
+
+    section: str
+    transform: Transformation
+    stage: str  # "image", "channel" or "channels"
+    on_the_fly: bool
+    channel: int = 0  # for stage "channel"
+
+    @property
+    def rank(self):
+        """Stage order: cacheable, on the fly, channel (cacheable first), channels."""
+        return {"image": 0, "channel": 2, "channels": 4}[self.stage] + self.on_the_fly
+
+    def run(self, imgs, rng):
+        try:
+            return self.transform.apply_batch(imgs, rng)
+        except (ValueError, cv2.error) as exc:
+            raise self.error(f"{self.transform.type_name} failed: {exc}") from None
+
+    def error(self, message):
+        sec = self.transform.section
+        return sec.error("Type", message) if sec is not None else N2D2PyError(message)
+
+
+class StimuliProvider:
+    """Input node of the network: shape (C, H, W), batches of (x, labels, ids)."""
+
+    def __init__(self, name, size_x, size_y, nb_channels=1, batch_size=1, database=None,
+                 device=None, steps=(), signed=False, section=None):
+        self.name = name
+        self.shape = (int(nb_channels), int(size_y), int(size_x))
+        self.batch_size = int(batch_size)
+        self.database = database
+        self.device = device
+        self.steps = list(steps)
+        self.signed = signed  # DataSignedMapping: integer data to [-1, 1]
+        self.section = section
+        self.config = None  # Section over the ConfigSection (spike coding keys for [env])
+        self.normalizes = None  # after load: whether integer data get the implicit [0, 1] mapping
+        self._cache = {}
+        self._cache_seed = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self):
+        c, h, w = self.shape
+        return f"StimuliProvider({self.name}, {c}x{h}x{w}, batch {self.batch_size})"
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_section(cls, sec, database, device):
+        size_x, size_y, nb_channels = _sizes(sec)
+        batch_size = sec.get_uint("BatchSize", 1)
+        if batch_size < 1:
+            raise sec.error("BatchSize", "must be at least 1")
+        if sec.get_bool("CompositeStimuli", False):
+            raise sec.error("CompositeStimuli", "pixel-wise labels are not supported yet")
+        sec.get_path("CachePath", "")  # N2D2's disk cache; n2d2py caches in memory
+        config = _config_section(sec)
+        signed = config.get_bool("DataSignedMapping", False)
+        if config.get_uint("QuantizationLevels", 0) != 0:
+            raise config.error("QuantizationLevels", "input quantization is not supported yet")
+        provider = cls(sec.name, size_x, size_y, nb_channels, batch_size, database, device,
+                       find_steps(sec), signed, sec)
+        provider.config = config
+        return provider
+
+    # -- sizes --------------------------------------------------------------------------------
+    @property
+    def label_names(self):
+        return list(self.database.label_names) if self.database is not None else []
+
+    @property
+    def epoch_size(self):
+        """Number of stimuli in the Learn set (0 before ``load`` or without a database)."""
+        db = self.database
+        return db.size("Learn") if db is not None and db.loaded else 0
+
+    def size(self, set_name):
+        db = self.database
+        return db.size(set_name) if db is not None and db.loaded else 0
+
+    # -- loading ------------------------------------------------------------------------------
+    def load(self, rng):
+        """Load and partition the database with ``rng``; check the output size. Idempotent."""
+        db = self.database
+        if db is None or db.loaded:
+            return self
+        db.load(rng)
+        self._cache_seed = int(rng.integers(2**63))
+        for set_name in SETS:  # probe one stimulus of each set through its whole pipeline
+            if db.size(set_name):
+                self.read(set_name, np.arange(1), np.random.default_rng(0), use_cache=False)
+        return self
+
+    # -- reading ------------------------------------------------------------------------------
+    def steps_for(self, set_name):
+        return [s for s in self.steps if s.transform.applies_to(set_name)]
+
+    def read(self, set_name, positions, rng, use_cache=True):
+        """Host batch for ``positions`` of a set: (x float32 (n, C, H, W), labels, ids)."""
+        positions = np.asarray(positions, np.int64)
+        if len(positions) == 0:
+            empty = np.zeros((0,), np.int64)
+            return np.zeros((0,) + self.shape, np.float32), empty, empty
+        steps = self.steps_for(set_name)
+        if use_cache:
+            cached, done = self._cached(set_name, steps)
+            imgs = cached[positions]
+        else:
+            imgs, done = self.database.images(set_name, positions), 0
+        imgs = _pipeline(imgs, steps[done:], rng)
+        x = self._finish(imgs)
+        return x, self.database.labels(set_name, positions), self.database.ids(set_name, positions)
+
+    def _cached(self, set_name, steps):
+        """(set after its cacheable steps, number of steps done) — built on first use."""
+        if any(s.on_the_fly for s in steps):
+            done = next(i for i, s in enumerate(steps) if s.stage != "image" or s.on_the_fly)
+        else:
+            done = len(steps)
+        with self._lock:
+            if set_name not in self._cache:
+                rng = np.random.default_rng([self._cache_seed, SETS.index(set_name)])
+                n, db = self.database.size(set_name), self.database
+                chunks = [
+                    _pipeline(db.images(set_name, np.arange(i, min(i + CACHE_CHUNK, n))),
+                              steps[:done], rng)
+                    for i in range(0, n, CACHE_CHUNK)
+                ]
+                self._cache[set_name] = np.concatenate(chunks) if chunks else np.zeros((0,))
+        return self._cache[set_name], done
+
+    def _finish(self, imgs):
+        """(n, H, W[, C]) after the pipeline → (n, C, H, W) float32, normalised, size-checked."""
+        x = imgs[..., None] if imgs.ndim == 3 else imgs
+        got = (x.shape[3], x.shape[1], x.shape[2]) if x.ndim == 4 else x.shape[1:]
+        if got != self.shape:
+            c, h, w = self.shape
+            message = (
+                f"the stimuli are {'x'.join(map(str, got))} (channels x height x width) after "
+                "the transformations, "
+                f"but [{self.name}] declares NbChannels x SizeY x SizeX = {c}x{h}x{w}"
+            )
+            raise self.section.error("SizeX", message) if self.section else N2D2PyError(message)
+        out = np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
+        self.normalizes = bool(np.issubdtype(x.dtype, np.integer))
+        if self.normalizes:
+            info = np.iinfo(x.dtype)
+            if self.signed and info.min == 0:
+                half = (info.max + 1) / 2.0
+                out -= half
+                out /= half
+            else:
+                out /= info.max
+        return out
+
+    # -- batches ------------------------------------------------------------------------------
+    def batches(self, set_name, rng=None, shuffle=False, limit=None):
+        """Iterator of (x on the device (N, C, H, W) float32, labels int64, ids) over a set.
+
+        In order unless ``shuffle`` (then permuted with ``rng``); ``limit`` keeps the first
+        stimuli of that order. The last batch may be smaller.
+        """
+        rng = rng if rng is not None else self._default_rng()
+        n = self.size(set_name)
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        if limit is not None and limit >= 0:
+            order = order[:limit]
+        return self._iterate(set_name, order, _child(rng))
+
+    def random_batches(self, nb_stimuli, rng):
+        """ceil(N / BatchSize) batches of Learn stimuli drawn uniformly with replacement."""
+        n = self.size("Learn")
+        if n == 0 and nb_stimuli > 0:
+            raise N2D2PyError("the Learn set is empty: nothing to learn from")
+        return self._iterate("Learn", rng.integers(0, n, size=nb_stimuli), _child(rng))
+
+    def nb_batches(self, nb_stimuli):
+        return math.ceil(nb_stimuli / self.batch_size)
+
+    def _default_rng(self):
+        return self.device.rng if self.device is not None else np.random.default_rng(0)
+
+    def _iterate(self, set_name, order, worker_rng):
+        """Batches of ``order``; ``worker_rng`` (the thread's own) drives on-the-fly steps."""
+        if len(order):
+            self._cached(set_name, self.steps_for(set_name))  # errors surface here, not in a thread
+        bs = self.batch_size
+        chunks = [order[i : i + bs] for i in range(0, len(order), bs)]
+
+        def produce():
+            for positions in chunks:
+                yield self.read(set_name, positions, worker_rng)
+
+        asarray = self.device.asarray if self.device is not None else np.asarray
+        for x, labels, ids in prefetch(produce, PREFETCH_DEPTH):
+            yield asarray(x), labels, ids
+
+
+def _child(rng):
+    """An independent Generator drawn from ``rng`` (the prefetch thread must not share it)."""
+    return np.random.default_rng(rng.integers(2**63))
+
+
+def _pipeline(imgs, steps, rng):
+    """Run ``steps`` (in order, all stages) on a stack of stimuli."""
+    i = 0
+    while i < len(steps):
+        step = steps[i]
+        if step.stage != "channel":
+            imgs = step.run(imgs, rng)
+            i += 1
+            continue
+        j = i
+        while j < len(steps) and steps[j].stage == "channel":
+            j += 1
+        imgs = _channels(imgs, steps[i:j], rng)
+        i = j
+    return imgs
+
+
+def _channels(imgs, steps, rng):
+    """Stack the channels built by consecutive channel steps (grouped by ``Channel``)."""
+    outs = []
+    for channel in sorted({s.channel for s in steps}):
+        out = imgs
+        for step in (s for s in steps if s.channel == channel):
+            out = step.run(out, rng)
+        if out.ndim == 4 and out.shape[3] == 1:
+            out = out[..., 0]
+        if out.ndim != 3:
+            raise steps[0].error(
+                f"input channel {channel} has {out.shape[3]} channels after its "
+                "transformations, expected a single one"
+            )
+        outs.append(out)
+    dtype = np.result_type(*outs)
+    return np.stack([o.astype(dtype, copy=False) for o in outs], axis=3)
+
+
+# -- prefetch thread ----------------------------------------------------------------------------
+
+_END = object()
+
+
+class _Failed:
+    def __init__(self, exc):
+        self.exc = exc
+
+
+def prefetch(produce, depth=PREFETCH_DEPTH):
+    """Iterate over ``produce()`` run in a background thread, ``depth`` items ahead.
+
+    An exception raised by the producer is raised here; closing this iterator early (or
+    dropping it) stops the thread after at most the item it is preparing.
+    """
+    items = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for item in produce():
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_Failed(exc))
+
+    thread = threading.Thread(target=work, name="n2d2py-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+# -- INI ----------------------------------------------------------------------------------------
+
+
+def _sizes(sec):
+    """(SizeX, SizeY, NbChannels) from SizeX/SizeY/NbChannels or ``Size=x y [c]``."""
+    if sec.has("Size"):
+        dims = sec.get_ints("Size")
+        if len(dims) not in (2, 3) or min(dims) < 1:
+            raise sec.error("Size", "expected 'width height' or 'width height channels'")
+        channels = dims[2] if len(dims) == 3 else sec.get_uint("NbChannels", 1)
+        return dims[0], dims[1], channels
+    size_x, size_y = sec.get_uint("SizeX"), sec.get_uint("SizeY")
+    if sec.get_uint("SizeD", 1) != 1:
+        raise sec.error("SizeD", "3-D stimuli are not supported yet")
+    channels = sec.get_uint("NbChannels", 1)
+    for key, value in (("SizeX", size_x), ("SizeY", size_y), ("NbChannels", channels)):
+        if value < 1:
+            raise sec.error(key, "must be at least 1")
+    return size_x, size_y, channels
+
+
+def _config_section(sec):
+    """View over the provider's single ``ConfigSection`` (empty view when there is none)."""
+    name = sec.get_str("ConfigSection", "")
+    if not name:
+        return Section(sec.doc, [], label=sec.name)
+    if "," in name:
+        raise sec.error("ConfigSection", "the stimuli provider takes a single config section")
+    if name not in sec.doc:
+        raise sec.error("ConfigSection", f"config section [{name}] does not exist")
+    return Section(sec.doc, [name])
+
+
+def find_steps(sec):
+    """The transformations of provider ``sec``, in file order."""
+    steps, next_channel = [], 0
+    for name in sec.doc.section_names():
+        if not name.startswith(sec.name + "."):
+            continue
+        rest = name[len(sec.name) + 1 :]
+        view = Section(sec.doc, [name])
+        if rest.startswith(UNSUPPORTED):
+            raise view.error(None, "StimuliData blocks are not supported yet")
+        category = next((c for c in CATEGORIES if rest.startswith(c)), None)
+        if category is None:
+            continue
+        stage, on_the_fly = CATEGORIES[category]
+        type_name = view.get_str("Type")
+        transform = TRANSFORMATIONS.get(type_name, where=view.prop("Type")).from_section(view)
+        channel = 0
+        if stage == "channel":
+            channel = view.get_uint("Channel", next_channel)
+            next_channel = max(next_channel, channel + 1)
+        steps.append(Step(name, transform, stage, on_the_fly, channel))
+    return sorted(steps, key=lambda step: step.rank)  # stable: file order within a stage
