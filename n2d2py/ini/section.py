@@ -121,7 +121,7 @@ class Section:
         prop, value = self._value(key, default)
         if prop is None:
             return value
-        number = self._int(prop, value)
+        number = self._int(prop, value, "a non-negative integer")
         if number < 0:
             raise _bad(prop, value, "a non-negative integer")
         return number
@@ -244,7 +244,7 @@ class Section:
         return Section(self.doc, self.names, prefixes, label=self.name)
 
     # -- number parsing -----------------------------------------------------------------
-    def _int(self, prop, text):
+    def _int(self, prop, text, expected="an integer"):
         self._check_variables(prop, text)
         if _INT.fullmatch(text):
             return int(text.replace(",", ""))
@@ -252,7 +252,7 @@ class Section:
             number = float(text.replace(",", ""))
             if number.is_integer():
                 return int(number)
-        raise _bad(prop, text, "an integer")
+        raise _bad(prop, text, expected)
 
     def _float(self, prop, text):
         self._check_variables(prop, text)

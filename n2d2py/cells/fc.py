@@ -1,0 +1,76 @@
+"""Fully connected layer (N2D2: FcCell, spec §3.3): flattens C×H×W and applies one GEMM."""
+
+import numpy as np
+
+from n2d2py.activations import make_activation
+from n2d2py.cells.base import Cell, Param
+from n2d2py.fillers import NormalFiller, make_filler
+from n2d2py.registry import CELLS
+
+
+@CELLS.register("Fc")
+class FcCell(Cell):
+    """y = W·flatten(x) + b; several inputs are flattened then concatenated."""
+
+    def __init__(self, name, inputs, device, nb_outputs, weights_filler=None, bias_filler=None,
+                 no_bias=False, activation=None, back_propagate=True):
+        super().__init__(name, inputs, (nb_outputs, 1, 1), device, activation)
+        self.sizes = [int(np.prod(p.shape)) for p in inputs]
+        total = sum(self.sizes)
+        self.back_propagate = back_propagate
+        self.weights = Param(
+            "weights", (nb_outputs, total), weights_filler or NormalFiller(0.0, 0.05), "Weights",
+            total, nb_outputs,
+        )
+        self.bias = None if no_bias else Param(
+            "bias", (nb_outputs,), bias_filler or NormalFiller(0.0, 0.05), "Bias", total, nb_outputs
+        )
+
+    @classmethod
+    def from_section(cls, sec, inputs, device):
+        nb_outputs = sec.get_uint("NbOutputs")
+        if nb_outputs < 1:
+            raise sec.error("NbOutputs", "must be at least 1")
+        cfg = sec.config
+        no_bias = cfg.get_bool("NoBias", False)
+        back_propagate = cfg.get_bool("BackPropagate", True)
+        if cfg.get_float("DropConnect", 1.0) != 1.0:
+            raise cfg.error("DropConnect", "DropConnect other than 1.0 is not supported yet")
+        if cfg.get_bool("Normalize", False):
+            raise cfg.error("Normalize", "Normalize=1 is not supported yet")
+        export_format = cfg.get_str("WeightsExportFormat", "OC")
+        if export_format != "OC":
+            message = f"'{export_format}' is not supported yet (only OC)"
+            raise cfg.error("WeightsExportFormat", message)
+        return cls(
+            sec.name, inputs, device, nb_outputs, make_filler(sec, "WeightsFiller"),
+            make_filler(sec, "BiasFiller"), no_bias, make_activation(sec), back_propagate,
+        )
+
+    def params(self):
+        return [self.weights] if self.bias is None else [self.weights, self.bias]
+
+    def _forward(self, xs, train):
+        flat = [x.reshape(x.shape[0], -1) for x in xs]
+        self._x = flat[0] if len(flat) == 1 else self.xp.concatenate(flat, axis=1)
+        y = self._x @ self.weights.data.T
+        if self.bias is not None:
+            y += self.bias.data
+        return y.reshape(y.shape[0], -1, 1, 1)
+
+    def _backward(self, dz):
+        dz = dz.reshape(dz.shape[0], -1)
+        self.weights.grad += dz.T @ self._x
+        if self.bias is not None:
+            self.bias.grad += dz.sum(axis=0)
+        if not (self.needs_input_grad and self.back_propagate):
+            return [None] * len(self.inputs)
+        dx = dz @ self.weights.data
+        grads, start = [], 0
+        for port, size in zip(self.inputs, self.sizes):
+            grads.append(dx[:, start : start + size].reshape((dx.shape[0],) + tuple(port.shape)))
+            start += size
+        return grads
+
+    def nb_virtual_synapses(self):
+        return self.weights.shape[0] * self.weights.shape[1]
