@@ -1,0 +1,4 @@
+[{{SECTION_NAME}}_x]
+Input={{INPUT}}
+Type=Fc
+NbOutputs={{NB}}
