@@ -45,16 +45,75 @@ def run(opts):
     seed = resolve_seed(opts)
     device = backend.select(model, opts.dev, seed)
     net = network.build(doc, device, load_data=not opts.dry_run)
+    net.seed = seed
+    print_summary(net, model)
     if opts.dry_run:
-        print_summary(net, model)
         return net
-    raise N2D2PyError("learning and testing are not implemented yet; use --dry-run")
+    from n2d2py import evaluation, learning, targets, weights
+
+    if opts.valid_metric not in targets.METRICS:
+        raise N2D2PyError(f"-valid-metric {opts.valid_metric}: expected one of {', '.join(targets.METRICS)}")
+    out = opts.out
+    os.makedirs(out, exist_ok=True)
+    weights.atomic_write_text(os.path.join(out, "seed.dat"), f"{seed}\n")
+    _print_sizes(net)
+    net.initialize()
+    progress = None
+    if opts.load_state:
+        progress = learning.load_checkpoint(net, opts.load_state)
+        print(f"Resuming from {opts.load_state}: {progress.seen} stimuli already learned")
+    elif opts.weights:
+        _import_weights(net, opts.weights, opts.weights_ignore)
+    else:
+        weights.save_weights(net.cells, os.path.join(out, "weights_init"))
+    if opts.learning:
+        for _, _, target in net.targets:
+            target.write_labels_mapping(out)
+        learning.learn(net, opts, out, progress)
+    if opts.learning or opts.test:
+        if not opts.weights or opts.learning:
+            _import_weights(net, _best_weights(net, out), False)
+        if net.provider.size("Test") == 0:
+            raise N2D2PyError("the Test set is empty: nothing to test")
+        evaluation.test(net, opts, out)
+    return net
+
+
+def _print_sizes(net):
+    for set_name in ("Learn", "Validation", "Test"):
+        print(f"{set_name} set size: {net.provider.size(set_name)} stimuli")
+
+
+def _best_weights(net, out):
+    name = "weights_validation" if net.provider.size("Validation") > 0 else "weights"
+    path = os.path.join(out, name)
+    if not os.path.isdir(path):
+        raise N2D2PyError(f"no learned weights in {path}/ (learn first, or give -w DIR)")
+    return path
+
+
+def _import_weights(net, directory, ignore_missing):
+    from n2d2py import weights
+
+    if directory == "/dev/null":  # N2D2's way of skipping the default import
+        return
+    missing = weights.load_weights(net.cells, directory, ignore_missing=ignore_missing)
+    for path in missing or []:
+        print(f"warning: {path} not found; keeping initial values (-w-ignore)")
+    print(f"Weights imported from {directory}/")
 
 
 def resolve_seed(opts):
-    """N2D2's rule: -seed N if given; else seed.dat when only testing; else time-based."""
+    """N2D2's rule: -seed N if given; the checkpoint's when resuming; else seed.dat when only
+    testing; else time-based."""
     if opts.seed:
         return opts.seed
+    if opts.load_state:
+        from n2d2py import weights
+
+        seed = weights.load_state(opts.load_state)[2].get("seed")
+        if seed:
+            return int(seed)
     path = os.path.join(opts.out, "seed.dat")
     if not opts.learning and os.path.isfile(path):
         text = open(path).read().strip()

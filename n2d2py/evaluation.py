@@ -1,0 +1,77 @@
+"""Scoring a set (validation during learning, the final test) and what it prints and plots."""
+
+import os
+
+from tqdm import tqdm
+
+SUMMARY_METRICS = ("Sensitivity", "Specificity", "Precision", "Accuracy", "F1Score", "Informedness")
+
+
+def evaluate(net, db_set, score_set, opts, out_dir, desc, limit=None):
+    """Run ``db_set`` ("Validation"/"Test") through the network without learning.
+
+    Scores accumulate in each target's ``score_set`` ("validation"/"test") after a reset;
+    returns the first target's class-averaged ``-valid-metric``.
+    """
+    provider = net.provider
+    total = provider.size(db_set) if limit is None or limit < 0 else min(limit, provider.size(db_set))
+    for _, _, target in net.targets:
+        target.scores(score_set).clear()
+    with tqdm(total=total, unit="img", desc=desc, leave=False, dynamic_ncols=True, mininterval=0.5,
+              disable=None) as bar:
+        for x, labels, ids in provider.batches(db_set, limit=total):
+            outputs = net.forward(x, train=False)
+            for _, cell_name, target in net.targets:
+                target.process(score_set, outputs[cell_name], labels, ids)
+            bar.update(len(labels))
+            bar.set_postfix(success=f"{net.targets[0][2].scores(score_set).success_rate():.2%}",
+                            refresh=False)
+    for _, _, target in net.targets:
+        target.write_logs(out_dir, score_set)
+    return net.targets[0][2].scores(score_set).average(opts.valid_metric)
+
+
+def test(net, opts, out_dir):
+    """The final test: prints N2D2's lines and writes the test logs; returns the rate."""
+    evaluate(net, "Test", "test", opts, out_dir, desc="Testing", limit=opts.nb_test)
+    rate = None
+    for section, _, target in net.targets:
+        scores = target.scores("test")
+        rate = scores.success_rate()
+        if len(net.targets) > 1:
+            print(f"[{section}]")
+        print(f"Final recognition rate: {100 * rate:.2f}%    (error rate: {100 * (1 - rate):.2f}%)")
+        print_metrics(scores)
+        target.record_success(out_dir, "test", 0, rate)
+    write_plots(net, out_dir)
+    return rate
+
+
+def print_metrics(scores):
+    values = {m: 100 * scores.average(m) for m in SUMMARY_METRICS}
+    print("    Sensitivity: {Sensitivity:.2f}% / Specificity: {Specificity:.2f}% / "
+          "Precision: {Precision:.2f}%".format(**values))
+    print("    Accuracy: {Accuracy:.2f}% / F1-score: {F1Score:.2f}% / "
+          "Informedness: {Informedness:.2f}%".format(**values))
+
+
+def write_plots(net, out_dir, best_step=None, best=None, metric="Sensitivity"):
+    """Curves and confusion matrices of every target, as PNG next to their .dat files."""
+    from n2d2py import plots
+
+    for _, _, target in net.targets:
+        folder = target.folder(out_dir)
+        learning = target.scores("learning").history
+        validation = target.scores("validation").history
+        best_point = (best_step, best) if best is not None and best >= 0 else None
+        if learning:
+            plots.plot_success(os.path.join(folder, "Success_learning.png"), learning)
+        if validation:
+            plots.plot_success(os.path.join(folder, "Success_validation.png"), learning, validation,
+                               best_point, metric)
+        names = target.output_names()
+        for set_name in ("learning", "validation", "test"):
+            scores = target.sets.get(set_name)
+            if scores is not None and scores.matrix.sum() > 0:
+                plots.plot_confusion(os.path.join(folder, f"ConfusionMatrix_{set_name}.png"),
+                                     scores.matrix, names, f"{target.name}: {set_name}")

@@ -1,0 +1,138 @@
+"""End to end on the shipped MNIST: learn, test, resume after an interruption, bad weights."""
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from n2d2py import learning, runner
+from n2d2py.errors import N2D2PyError
+
+SMALL = """DefaultModel=Frame
+[database]
+Type=MNIST_IDX_Database
+Validation={validation}
+[sp]
+SizeX=28
+SizeY=28
+BatchSize=64
+[conv1]
+Input=sp
+Type=Conv
+KernelDims=5 5
+NbOutputs=8
+Stride=2
+ActivationFunction=Rectifier
+WeightsFiller=HeFiller
+ConfigSection=common.config
+[fc1]
+Input=conv1
+Type=Fc
+NbOutputs=32
+ActivationFunction=Rectifier
+WeightsFiller=HeFiller
+ConfigSection=common.config
+[fc1.drop]
+Input=fc1
+Type=Dropout
+NbOutputs=[fc1]NbOutputs
+[fc2]
+Input=fc1.drop
+Type=Fc
+NbOutputs=10
+WeightsFiller=XavierFiller
+ConfigSection=common.config
+[softmax]
+Input=fc2
+Type=Softmax
+NbOutputs=10
+WithLoss=1
+[softmax.Target]
+[common.config]
+WeightsSolver.LearningRate={lr}
+Solvers.Momentum=0.9
+Solvers.LearningRatePolicy=StepDecay
+Solvers.LearningRateStepSize=[sp]_EpochSize
+Solvers.LearningRateDecay=0.9
+"""
+
+
+def model(tmp_path, validation=0.0, lr=0.05):
+    path = tmp_path / "small.ini"
+    path.write_text(SMALL.format(validation=validation, lr=lr))
+    return str(path)
+
+
+def weights_of(net):
+    return {f"{c}/{p.name}": np.array(p.data) for c, cell in net.cells.items() for p in cell.params()}
+
+
+def test_small_network_learns_mnist_quickly(tmp_path, capsys):
+    out = tmp_path / "run"
+    opts = runner.Options(model(tmp_path), learn=8192, log=4096, test=True, seed=1, out=str(out), nb_test=2000)
+    runner.run(opts)
+    text = capsys.readouterr().out
+    line = next(l for l in text.splitlines() if l.startswith("Final recognition rate:"))
+    rate = float(line.split()[3].rstrip("%"))
+    assert rate > 95.0, line
+    assert (out / "seed.dat").read_text().strip() == "1"
+    for name in ("weights/conv1_weights.syntxt", "weights/fc2_biases.syntxt", "weights_init/fc1_weights.syntxt",
+                 "softmax.Target/Success_learning.dat", "softmax.Target/ConfusionMatrix_test.dat",
+                 "softmax.Target/test/classif.log", "softmax.Target/Success_learning.png",
+                 "softmax.Target/ConfusionMatrix_test.png", "net_state/state.npz"):
+        assert (out / name).is_file(), name
+    # -test alone reads the seed back and scores the saved weights identically
+    again = runner.run(runner.Options(model(tmp_path), test=True, out=str(out), nb_test=2000))
+    assert again.seed == 1
+    line2 = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("Final recognition rate:"))
+    assert line2 == line
+
+
+def test_interrupt_and_resume_ends_with_the_same_weights(tmp_path, monkeypatch):
+    ini = model(tmp_path, validation=0.05, lr=0.02)
+    common = dict(learn_epoch=1, log=1600, seed=7)
+    full = runner.run(runner.Options(ini, out=str(tmp_path / "full"), **common))
+    expected = weights_of(full)
+
+    real_step, calls = learning._step, {"n": 0}
+
+    def interrupting_step(*args):
+        calls["n"] += 1
+        if calls["n"] == 40:  # mid-epoch, between two log steps
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args)
+
+    monkeypatch.setattr(learning, "_step", interrupting_step)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(runner.Options(ini, out=str(tmp_path / "cut"), **common))
+    monkeypatch.setattr(learning, "_step", real_step)
+    state = tmp_path / "cut" / "net_state"
+    assert (state / "state.json").is_file()
+    resumed = runner.run(runner.Options(ini, out=str(tmp_path / "cut"), load_state=str(state), learn_epoch=1, log=1600))
+    assert resumed.seed == 7  # taken from the checkpoint
+    got = weights_of(resumed)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def test_corrupt_weights_are_refused_and_nothing_is_overwritten(tmp_path):
+    ini = model(tmp_path)
+    out = tmp_path / "run"
+    runner.run(runner.Options(ini, learn=640, log=640, seed=2, out=str(out)))
+    target = out / "weights" / "fc1_weights.syntxt"
+    lines = target.read_text().splitlines()
+    lines[3] = lines[3].rsplit(" ", 1)[0]  # one value short on line 4
+    target.write_text("\n".join(lines) + "\n")
+    before = {p.name: p.read_bytes() for p in (out / "weights").iterdir()}
+    with pytest.raises(N2D2PyError, match=r"fc1_weights.syntxt.*line 4|line 4.*fc1_weights") as info:
+        runner.run(runner.Options(ini, test=True, weights=str(out / "weights"), out=str(out)))
+    assert "expected" in str(info.value)
+    assert {p.name: p.read_bytes() for p in (out / "weights").iterdir()} == before
+
+
+def test_divergence_stops_with_a_clear_message(tmp_path):
+    ini = model(tmp_path, lr=1e9)
+    with pytest.raises(N2D2PyError, match="diverged"):
+        runner.run(runner.Options(ini, learn=6400, log=6400, seed=3, out=str(tmp_path / "run")))
