@@ -35,16 +35,20 @@ def format_location(file=None, line=None, section=None, key=None):
 
 
 class Diagnostics:
-    """Collects warnings; in strict mode a warning is raised as an error instead."""
+    """Collects warnings; in strict mode unused keys are raised as errors instead."""
 
     def __init__(self, strict=False, stream=None):
         self.strict = strict
         self.stream = stream
         self.messages = []
 
-    def warn(self, message, file=None, line=None, section=None, key=None):
+    def unused(self, message, file=None, line=None, section=None, key=None):
+        """An unread or unknown key or section: a warning, or an error in strict mode."""
         if self.strict:
             raise N2D2PyError(message, file, line, section, key)
+        self.warn(message, file, line, section, key)
+
+    def warn(self, message, file=None, line=None, section=None, key=None):
         text = "warning: " + format_location(file, line, section, key) + message
         self.messages.append(text)
         print(text, file=self.stream or sys.stderr)

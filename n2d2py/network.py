@@ -266,7 +266,7 @@ def report_unused(doc, config_chains):
         if not unread:
             continue
         if len(unread) == len(raw.props):
-            doc.diagnostics.warn("section is never used", raw.file, raw.line, name)
+            doc.diagnostics.unused("section is never used", raw.file, raw.line, name)
             continue
         probed = doc.probed.get(name, set())
         config_probed = set()
@@ -275,7 +275,8 @@ def report_unused(doc, config_chains):
                 config_probed |= doc.probed.get(chain_name, set())
             config_probed |= doc.probed.get(config_probe_name(name), set())
         for prop in unread:
-            doc.warn(_unused_message(prop.key, probed, config_probed), prop)
+            message = _unused_message(prop.key, probed, config_probed)
+            doc.diagnostics.unused(message, prop.file, prop.line, prop.section, prop.key)
 
 
 def _unused_message(key, probed, config_probed):
