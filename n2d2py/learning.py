@@ -80,7 +80,8 @@ def learn(net, opts, out_dir, progress=None):
             for index, (x, labels, ids) in enumerate(stream):
                 if index < progress.batch:
                     continue  # resuming inside an epoch: these batches were learned already
-                loss = _step(net, x, labels, progress.seen)
+                with np.errstate(over="ignore", invalid="ignore"):  # a NaN loss is reported below
+                    loss = _step(net, x, labels, progress.seen)
                 progress.batch += 1
                 progress.seen += len(labels)
                 bar.update(len(labels))

@@ -135,3 +135,9 @@ def test_lenet_matches_pytorch(lenet):
         mask = cells[name].weights.mask
         expected = tensor.grad.numpy() * (1 if mask is None else np.array(mask))
         np.testing.assert_allclose(np.array(cells[name].weights.grad), expected, atol=1e-5, err_msg=name)
+
+
+def test_spike_keys_of_transcode_models_are_one_notice_not_unknown_keys():
+    _, diag = build(MODELS / "LeNet_Spike.ini")
+    assert len(diag.messages) == 1, diag.messages
+    assert "spike parameters not used yet" in diag.messages[0] and "TerminateDelta" in diag.messages[0]

@@ -116,3 +116,18 @@ class Cell:
         ins = ",".join(p.name for p in self.inputs)
         act = f" {type(self.activation).__name__}" if self.activation else ""
         return f"{type(self).__name__}({self.name} <- {ins}: {self.out_shape}{act})"
+
+
+def stacked_shape(inputs):
+    """Output shape of a cell that stacks its inputs' channels (Dropout, Softmax, ...)."""
+    return (sum(p.shape[0] for p in inputs),) + tuple(inputs[0].shape[1:])
+
+
+def check_stacked_inputs(sec, inputs):
+    """NbOutputs must equal the stacked input channels, and the inputs share H×W."""
+    channels = stacked_shape(inputs)[0]
+    nb_outputs = sec.get_uint("NbOutputs")
+    if nb_outputs != channels:
+        raise sec.error("NbOutputs", f"must equal the {channels} input channels, got {nb_outputs}")
+    if len({tuple(p.shape[1:]) for p in inputs}) != 1:
+        raise sec.error("Input", "inputs must have the same height×width")

@@ -8,7 +8,7 @@ moved to the device.
 """
 
 from n2d2py.cells._windows import concat_channels, split_channels
-from n2d2py.cells.base import Cell
+from n2d2py.cells.base import Cell, check_stacked_inputs, stacked_shape
 from n2d2py.registry import CELLS
 
 
@@ -17,21 +17,14 @@ class DropoutCell(Cell):
     """y = x·mask/(1-p) in training (mask ~ Bernoulli(1-p)), y = x at test time."""
 
     def __init__(self, name, inputs, device, drop=0.5):
-        channels = sum(p.shape[0] for p in inputs)
-        super().__init__(name, inputs, (channels,) + tuple(inputs[0].shape[1:]), device)
+        super().__init__(name, inputs, stacked_shape(inputs), device)
         self.channels = [p.shape[0] for p in inputs]
         self.drop = drop
         self._mask = None
 
     @classmethod
     def from_section(cls, sec, inputs, device):
-        nb_outputs = sec.get_uint("NbOutputs")
-        channels = sum(p.shape[0] for p in inputs)
-        if nb_outputs != channels:
-            message = f"must equal the {channels} input channels, got {nb_outputs}"
-            raise sec.error("NbOutputs", message)
-        if len({tuple(p.shape[1:]) for p in inputs}) != 1:
-            raise sec.error("Input", "inputs must have the same height×width")
+        check_stacked_inputs(sec, inputs)
         drop = sec.config.get_float("Dropout", 0.5)
         if not 0.0 <= drop < 1.0:
             raise sec.config.error("Dropout", f"drop probability must be in [0, 1), got {drop}")

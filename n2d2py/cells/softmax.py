@@ -1,7 +1,7 @@
 """Softmax over channels (N2D2: SoftmaxCell, spec §3.3 and §3.7)."""
 
 from n2d2py.cells._windows import concat_channels, split_channels
-from n2d2py.cells.base import Cell
+from n2d2py.cells.base import Cell, check_stacked_inputs, stacked_shape
 from n2d2py.registry import CELLS
 
 
@@ -10,20 +10,13 @@ class SoftmaxCell(Cell):
     """y = exp(x)/Σ_channels exp(x); WithLoss=1 passes dy through (cross-entropy on logits)."""
 
     def __init__(self, name, inputs, device, with_loss=False):
-        channels = sum(p.shape[0] for p in inputs)
-        super().__init__(name, inputs, (channels,) + tuple(inputs[0].shape[1:]), device)
+        super().__init__(name, inputs, stacked_shape(inputs), device)
         self.channels = [p.shape[0] for p in inputs]
         self.with_loss = with_loss
 
     @classmethod
     def from_section(cls, sec, inputs, device):
-        nb_outputs = sec.get_uint("NbOutputs")
-        channels = sum(p.shape[0] for p in inputs)
-        if nb_outputs != channels:
-            message = f"must equal the {channels} input channels, got {nb_outputs}"
-            raise sec.error("NbOutputs", message)
-        if len({tuple(p.shape[1:]) for p in inputs}) != 1:
-            raise sec.error("Input", "inputs must have the same height×width")
+        check_stacked_inputs(sec, inputs)
         if sec.get_uint("GroupSize", 0) != 0:
             message = "GroupSize other than 0 (all channels) is not supported yet"
             raise sec.error("GroupSize", message)
