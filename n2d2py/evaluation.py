@@ -43,7 +43,7 @@ def test(net, opts, out_dir):
         print(f"Final recognition rate: {100 * rate:.2f}%    (error rate: {100 * (1 - rate):.2f}%)")
         print_metrics(scores)
         target.record_success(out_dir, "test", 0, rate)
-    write_plots(net, out_dir)
+    write_plots(net, out_dir, curves=False, sets=("test",))
     return rate
 
 
@@ -55,8 +55,9 @@ def print_metrics(scores):
           "Informedness: {Informedness:.2f}%".format(**values))
 
 
-def write_plots(net, out_dir, best_step=None, best=None, metric="Sensitivity"):
-    """Curves and confusion matrices of every target, as PNG next to their .dat files."""
+def write_plots(net, out_dir, best_step=None, best=None, metric="Sensitivity", curves=True,
+                sets=("learning", "validation")):
+    """Success curves and confusion matrices of every target, as PNG beside their .dat files."""
     from n2d2py import plots
 
     for _, _, target in net.targets:
@@ -64,13 +65,13 @@ def write_plots(net, out_dir, best_step=None, best=None, metric="Sensitivity"):
         learning = target.scores("learning").history
         validation = target.scores("validation").history
         best_point = (best_step, best) if best is not None and best >= 0 else None
-        if learning:
+        if curves and learning:
             plots.plot_success(os.path.join(folder, "Success_learning.png"), learning)
-        if validation:
+        if curves and validation:
             plots.plot_success(os.path.join(folder, "Success_validation.png"), learning, validation,
                                best_point, metric)
         names = target.output_names()
-        for set_name in ("learning", "validation", "test"):
+        for set_name in sets:
             scores = target.sets.get(set_name)
             if scores is not None and scores.matrix.sum() > 0:
                 plots.plot_confusion(os.path.join(folder, f"ConfusionMatrix_{set_name}.png"),

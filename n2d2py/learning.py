@@ -155,12 +155,12 @@ def _log_step(net, opts, out_dir, progress, has_validation):
     for _, _, target in net.targets:
         target.record_success(out_dir, "learning", progress.seen)
         target.write_logs(out_dir, "learning")
-        target.scores("learning").clear()
     if has_validation:
         score = evaluate(net, "Validation", "validation", opts, out_dir, desc="Validation")
         main = net.targets[0][2]
         for _, _, target in net.targets:
-            target.record_success(out_dir, "validation", progress.seen)
+            value = target.scores("validation").average(opts.valid_metric)
+            target.record_success(out_dir, "validation", progress.seen, value)
         if score > progress.best:
             progress.best, progress.best_step, progress.stale = score, progress.seen, 0
             print(f"+++ BEST validation score: {100 * score:.2f}% [{opts.valid_metric}]")
@@ -175,6 +175,8 @@ def _log_step(net, opts, out_dir, progress, has_validation):
     weights.save_weights(net.cells, os.path.join(out_dir, "weights"))
     save_checkpoint(net, os.path.join(out_dir, STATE), progress)
     write_plots(net, out_dir, progress.best_step, progress.best, opts.valid_metric)
+    for _, _, target in net.targets:
+        target.scores("learning").clear()  # the next log step's confusion covers its own stretch
 
 
 def save_checkpoint(net, directory, progress):
