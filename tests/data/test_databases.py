@@ -189,7 +189,6 @@ def test_read_idx_other_types(tmp_path):
 SHIPPED = Path(n2d2py.__file__).resolve().parents[1] / "datasets" / "mnist"
 
 
-@pytest.mark.skipif(not SHIPPED.is_dir(), reason="shipped MNIST not present")
 def test_shipped_mnist(monkeypatch):
     monkeypatch.delenv("N2D2_DATA", raising=False)
     db = database("Validation=0.2").load(np.random.default_rng(0))
