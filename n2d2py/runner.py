@@ -56,6 +56,7 @@ def run(opts):
     out = opts.out
     os.makedirs(out, exist_ok=True)
     weights.atomic_write_text(os.path.join(out, "seed.dat"), f"{seed}\n")
+    _write_run_info(out, opts, model, seed)
     _print_sizes(net)
     net.initialize()
     progress = None
@@ -77,6 +78,18 @@ def run(opts):
             raise N2D2PyError("the Test set is empty: nothing to test")
         evaluation.test(net, opts, out)
     return net
+
+
+def _write_run_info(out, opts, model, seed):
+    """``run.json``: which INI made this run folder, so that tools (the viewer) can rebuild it."""
+    import json
+    import sys
+
+    from n2d2py import __version__, weights
+
+    info = {"ini": os.path.abspath(opts.ini), "model": model, "seed": seed,
+            "argv": sys.argv[1:], "n2d2py": __version__}
+    weights.atomic_write_text(os.path.join(out, "run.json"), json.dumps(info, indent=1) + "\n")
 
 
 def _print_sizes(net):

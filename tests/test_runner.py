@@ -1,5 +1,6 @@
 """End to end on the shipped MNIST: learn, test, resume after an interruption, bad weights."""
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -80,6 +81,7 @@ def test_lenet_learns_mnist_quickly(tmp_path, capsys):
     rate = float(line.split()[3].rstrip("%"))
     assert rate > 95.0, line
     assert (out / "seed.dat").read_text().strip() == "1"
+    assert json.loads((out / "run.json").read_text())["ini"] == ini
     for name in ("weights/conv1_weights.syntxt", "weights_validation/fc2_weights.syntxt", "weights_init/fc1_weights.syntxt",
                  "softmax.Target/Success_learning.dat", "softmax.Target/ConfusionMatrix_test.dat",
                  "softmax.Target/test/classif.log", "softmax.Target/Success_learning.png",
