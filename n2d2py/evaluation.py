@@ -4,6 +4,8 @@ import os
 
 from tqdm import tqdm
 
+from n2d2py.backend import array_module
+
 SUMMARY_METRICS = ("Sensitivity", "Specificity", "Precision", "Accuracy", "F1Score", "Informedness")
 
 
@@ -60,6 +62,9 @@ def write_plots(net, out_dir, best_step=None, best=None, metric="Sensitivity", c
     """Success curves and confusion matrices of every target, as PNG beside their .dat files."""
     from n2d2py import plots
 
+    if curves:
+        by_layer = {name: _connected(cell.params()[0]) for name, cell in net.cells.items() if cell.params()}
+        plots.plot_weights_histograms(os.path.join(out_dir, "weights_histograms.png"), by_layer)
     for _, _, target in net.targets:
         folder = target.folder(out_dir)
         learning = target.scores("learning").history
@@ -76,3 +81,11 @@ def write_plots(net, out_dir, best_step=None, best=None, metric="Sensitivity", c
             if scores is not None and scores.matrix.sum() > 0:
                 plots.plot_confusion(os.path.join(folder, f"ConfusionMatrix_{set_name}.png"),
                                      scores.matrix, names, f"{target.name}: {set_name}")
+
+
+def _connected(param):
+    """The weights a mapping connects (unmapped ones are structural zeros, not learned)."""
+    if param.mask is None:
+        return param.data
+    xp = array_module(param.data)
+    return param.data[xp.broadcast_to(param.mask, param.shape).astype(bool)]

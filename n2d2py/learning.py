@@ -68,6 +68,7 @@ def learn(net, opts, out_dir, progress=None):
     total = opts.learn_epoch * provider.epoch_size if opts.learn_epoch else opts.learn
     for _, _, target in net.targets:
         target.window = opts.ws
+    write_schedule(net, out_dir, math.ceil(total / provider.batch_size))
     bar = tqdm(total=total, initial=progress.seen, unit="img", desc="Learning", dynamic_ncols=True,
                mininterval=0.5, disable=None)
     with _StopRequest() as stop, bar:
@@ -177,6 +178,24 @@ def _log_step(net, opts, out_dir, progress, has_validation):
     write_plots(net, out_dir, progress.best_step, progress.best, opts.valid_metric)
     for _, _, target in net.targets:
         target.scores("learning").clear()  # the next log step's confusion covers its own stretch
+
+
+def write_schedule(net, out_dir, nb_batches):
+    """``schedule/<cell>_<role>_schedule.log`` (update, lr) for every parameter, and the plot
+    of the first one's schedule, ``schedule/learning_rate.png``."""
+    from n2d2py import plots
+
+    batch = net.provider.batch_size
+    first = None
+    for name, cell in net.cells.items():
+        for param in cell.params():
+            rates = param.solver.lr_schedule(batch, nb_batches)
+            lines = "".join(f"{i} {lr:.8g}\n" for i, lr in enumerate(rates))
+            path = os.path.join(out_dir, "schedule", f"{name}_{param.role.lower()}_schedule.log")
+            weights.atomic_write_text(path, "# update learning_rate\n" + lines)
+            first = rates if first is None else first
+    if first:
+        plots.plot_lr_schedule(os.path.join(out_dir, "schedule", "learning_rate.png"), first, batch)
 
 
 def save_checkpoint(net, directory, progress):

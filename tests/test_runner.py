@@ -86,7 +86,8 @@ def test_lenet_learns_mnist_quickly(tmp_path, capsys):
                  "softmax.Target/Success_learning.dat", "softmax.Target/ConfusionMatrix_test.dat",
                  "softmax.Target/test/classif.log", "softmax.Target/Success_learning.png",
                  "softmax.Target/ConfusionMatrix_test.png", "softmax.Target/Success_validation.png",
-                 "net_state/state.npz", "net_state_validation/state.json"):
+                 "net_state/state.npz", "net_state_validation/state.json", "weights_histograms.png",
+                 "schedule/conv1_weights_schedule.log", "schedule/learning_rate.png"):
         assert (out / name).is_file(), name
     # -test alone reads the seed back and scores the saved weights identically
     again = runner.run(runner.Options(ini, test=True, out=str(out), nb_test=2000))
