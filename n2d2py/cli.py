@@ -14,7 +14,6 @@ from n2d2py.errors import N2D2PyError
 
 # N2D2 options that n2d2py does not implement yet: accepted by name, refused clearly.
 NOT_YET = {
-    "-find-lr": "the learning-rate range test",
     "-check": "the numerical gradient check",
     "-bench": "per-layer timings",
     "-cfg": "writing <cell>.cfg files",
@@ -41,6 +40,7 @@ NOT_YET = {
 @click.option("-log", "log", type=click.IntRange(1), default=None, help="Stimuli between logs/validations [1000, or an epoch with -learn-epoch].")
 @click.option("-log-epoch", "log_epoch", type=click.IntRange(1), default=1, help="Epochs between logs with -learn-epoch [1].")
 @click.option("-report", "report", type=click.IntRange(1), default=100, help="Stimuli between progress updates [100].")
+@click.option("-find-lr", "find_lr", type=click.IntRange(1), default=None, help="Learning-rate range test over N stimuli, suggest a rate, exit.")
 @click.option("-test", "test", is_flag=True, help="Test on the Test set.")
 @click.option("-seed", "seed", type=click.IntRange(0), default=0, help="Random seed (0: time-based, or read back from seed.dat).")
 @click.option("-w", "weights", default=None, help="Import weights from DIR (N2D2 .syntxt).")
@@ -64,6 +64,7 @@ def command(**kwargs):
     from n2d2py import runner
 
     debug = kwargs["debug"]
+    kwargs["find_lr"] = kwargs["find_lr"] or 0
     try:
         runner.run(runner.Options(**kwargs))
     except N2D2PyError as exc:

@@ -271,3 +271,51 @@ def _histogram(ax, name, values):
     if finite.size < values.size:
         stats += f"  ({values.size - finite.size} non-finite)"
     ax.set_title(f"{name}\n{stats}", fontsize=8)
+
+
+def plot_find_lr(path, lrs, losses, smooth_lr, smooth_loss, suggested, target):
+    """-find-lr: raw and Bézier-smoothed loss vs learning rate (log x), the suggested rate as
+    a red vertical line; y range [min − d, init + d] of the smoothed curve, d = (init − min)/10."""
+    x, y = (_host(a).astype(np.float64).reshape(-1) for a in (lrs, losses))
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
+    sx, sy = (_host(a).astype(np.float64).reshape(-1) for a in (smooth_lr, smooth_loss))
+    fig = _figure(8, 5)
+    ax = fig.add_subplot()
+    ax.plot(x[keep], y[keep], "o-" if keep.sum() <= 200 else "-", color="tab:blue", lw=0.8,
+            ms=2.5, alpha=0.55, label="loss (per batch)")
+    if sx.size:
+        ax.plot(sx, sy, color="tab:green", lw=2.2, label="smoothed loss (Bézier)")
+    if suggested is not None:
+        ax.axvline(suggested, color="red", lw=1.5,
+                   label=f"suggested learning rate: {suggested:.4g}")
+    if keep.any():
+        ax.set_xscale("log")
+    if sy.size and sy[0] > sy.min():
+        pad = (sy[0] - sy.min()) / 10
+        ax.set_ylim(sy.min() - pad, sy[0] + pad)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_xlabel("Learning rate (log scale)")
+    ax.set_ylabel("Loss")
+    ax.set_title(f"Find where the loss is still decreasing but has not plateaued\n[{target}]",
+                 fontsize=11)
+    if keep.any():
+        ax.legend(loc="best")
+    else:
+        ax.text(0.5, 0.5, "no finite loss recorded", transform=ax.transAxes, ha="center",
+                va="center")
+    _save(fig, path)
+
+
+def plot_find_lr_range(path, rates, batch_size):
+    """-find-lr: the learning rate of each iteration (batch), log y."""
+    y = _host(rates).astype(np.float64).reshape(-1)
+    fig = _figure(8, 4.5)
+    ax = fig.add_subplot()
+    ax.plot(np.arange(y.size), y, color="tab:green", lw=1.5)
+    if y.size and (y > 0).all():
+        ax.set_yscale("log")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_xlabel(f"Iteration # (batch size: {max(1, int(batch_size))})")
+    ax.set_ylabel("Learning rate (log scale)")
+    ax.set_title("Learning rate range of -find-lr")
+    _save(fig, path)

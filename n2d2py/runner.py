@@ -18,6 +18,7 @@ class Options:
     log_epoch: int = 1
     report: int = 100
     test: bool = False
+    find_lr: int = 0
     seed: int = 0
     weights: str | None = None
     weights_ignore: bool = False
@@ -39,6 +40,9 @@ class Options:
 
 def run(opts):
     from n2d2py import network
+
+    if opts.find_lr and (opts.learning or opts.test):
+        raise N2D2PyError("-find-lr runs alone and exits: drop -learn, -learn-epoch and -test")
 
     doc = parse_file(opts.ini, Diagnostics(strict=opts.strict))
     model = network.default_model(doc)
@@ -65,8 +69,13 @@ def run(opts):
         print(f"Resuming from {opts.load_state}: {progress.seen} stimuli already learned")
     elif opts.weights:
         _import_weights(net, opts.weights, opts.weights_ignore)
-    else:
+    elif not opts.find_lr:
         weights.save_weights(net.cells, os.path.join(out, "weights_init"))
+    if opts.find_lr:  # spec §7: the range test, then exit; no weights are saved
+        from n2d2py import find_lr
+
+        find_lr.run(net, opts, out)
+        return net
     if opts.learning:
         for _, _, target in net.targets:
             target.write_labels_mapping(out)
