@@ -104,17 +104,6 @@ def suggest(lrs, losses, samples=SAMPLES):
     return Suggestion((x_min + x_max) / 2, lr, ys, x_min, x_max, float(x_limit))
 
 
-def _step(net, x, labels):
-    """Forward and every target's loss gradient; (grads by cell, [loss per target])."""
-    outputs = net.forward(x, train=True)
-    grads, losses = {}, []
-    for _, cell_name, target in net.targets:
-        dy, loss = target.loss_grad(outputs[cell_name], labels)
-        grads[cell_name] = dy if cell_name not in grads else grads[cell_name] + dy
-        losses.append(loss)
-    return grads, losses
-
-
 def _diverged(losses, first, batch):
     if not all(math.isfinite(v) for v in losses):
         return "not finite"
@@ -141,7 +130,7 @@ def run(net, opts, out):
         with bar, np.errstate(over="ignore", invalid="ignore"):
             for b, (x, labels, _) in enumerate(stream):
                 lr = float(rates[b])
-                grads, losses = _step(net, x, labels)
+                grads, losses = net.loss_grads(net.forward(x, train=True), labels)
                 first = first or losses
                 reason = _diverged(losses, first, b)
                 if reason:

@@ -82,7 +82,7 @@ def learn(net, opts, out_dir, progress=None):
                 if index < progress.batch:
                     continue  # resuming inside an epoch: these batches were learned already
                 with np.errstate(over="ignore", invalid="ignore"):  # a NaN loss is reported below
-                    loss = _step(net, x, labels, progress.seen)
+                    loss = _step(net, x, labels, progress.seen, ids)
                 progress.batch += 1
                 progress.seen += len(labels)
                 bar.update(len(labels))
@@ -121,16 +121,10 @@ def _log_interval(opts, provider):
     return 1000  # N2D2's -log default
 
 
-def _step(net, x, labels, seen):
+def _step(net, x, labels, seen, ids=None):
     """One batch: forward, loss gradients of every target, backward, solver updates."""
-    outputs = net.forward(x, train=True)
-    grads, loss = {}, 0.0
-    for _, cell_name, target in net.targets:
-        y = outputs[cell_name]
-        dy, batch_loss = target.loss_grad(y, labels)
-        target.process("learning", y, labels)
-        grads[cell_name] = dy if cell_name not in grads else grads[cell_name] + dy
-        loss += batch_loss
+    grads, losses = net.loss_grads(net.forward(x, train=True), labels, "learning", ids)
+    loss = sum(losses)
     if not math.isfinite(loss):
         raise N2D2PyError(
             f"the loss became {loss} after {seen} stimuli: learning diverged (lower the learning "

@@ -83,6 +83,19 @@ class Network:
                 if dx is not None and port.name in self.cells:
                     grads[port.name] = dx if port.name not in grads else grads[port.name] + dx
 
+    def loss_grads(self, outputs, labels, score_set=None, ids=None):
+        """Every target's gradient at its cell and loss: ({cell: dL/dy}, [loss per target]);
+        with ``score_set`` the outputs are also scored there."""
+        grads, losses = {}, []
+        for _, cell_name, target in self.targets:
+            y = outputs[cell_name]
+            dy, loss = target.loss_grad(y, labels)
+            if score_set is not None:
+                target.process(score_set, y, labels, ids)
+            grads[cell_name] = dy if cell_name not in grads else grads[cell_name] + dy
+            losses.append(loss)
+        return grads, losses
+
     def zero_grad(self):
         for cell in self.cells.values():
             cell.zero_grad()

@@ -1,0 +1,387 @@
+"""Figures of the run viewer (``n2d2py.viewer``), drawn from plain arrays, and their output.
+
+Each ``draw_*`` returns a matplotlib Figure on its own Agg canvas (no pyplot state); the
+viewer module reads the run folder and decides what to draw. The output functions write
+the figures as PNGs or one HTML page; ``show_interactive`` is the only user of pyplot.
+"""
+
+import base64
+import html
+import io
+import math
+import os
+import sys
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
+
+from n2d2py.plots import (CELL_TEXT_MAX, CMAP, _cell_text, _class_ticks, _count, _figure,
+                          _margins, _pct, _points, _stimuli_axis, _success_range)
+
+GALLERY_COLS = 8
+GALLERY_ROWS = 5
+MAX_CHANNELS = 64  # feature maps tiled per layer panel (the first ones)
+PANEL_COLS = 4  # layer panels per row of the stimulus figure
+NON_INTERACTIVE = ("agg", "pdf", "ps", "svg", "pgf", "cairo", "template")
+
+
+# -- curves -------------------------------------------------------------------------------------
+
+
+def draw_curves(learning, validation, test_rate, title, metric=None):
+    """Learning and validation success (%) vs stimuli; the best validation starred; the test
+    rate as a dashed line. ``learning``/``validation``: (step, value) rows or None."""
+    fig = _figure(9, 5.2)
+    ax = fig.add_subplot()
+    _margins(fig, 0.85, 0.3, 0.7, 0.55)
+    x, y = _points(None if learning is None else np.asarray(learning).tolist())
+    if x.size:
+        ax.plot(x, 100 * y, "o-" if x.size <= 20 else "-", color="tab:blue", lw=1.3, ms=3.5,
+                label="learning (moving average)", gid="learning")
+    xv, yv = _points(None if validation is None else np.asarray(validation).tolist())
+    best = np.empty(0)
+    if xv.size:
+        what = f"validation ({metric}, class average)" if metric else "validation"
+        ax.plot(xv, 100 * yv, "o-", color="tab:orange", lw=1.6, ms=4.5, label=what,
+                gid="validation")
+        k = int(np.argmax(yv))  # the first best: later equal scores do not replace it
+        best = yv[k : k + 1]
+        ax.plot(xv[k], 100 * yv[k], "*", color="tab:red", ms=16, mec="black", mew=0.6,
+                zorder=5, label=f"best validation: {100 * yv[k]:.2f} % at {xv[k]:,.0f}",
+                gid="best")
+    if test_rate is not None:
+        ax.axhline(100 * test_rate, color="tab:green", ls="--", lw=1.3,
+                   label=f"test recognition rate: {100 * test_rate:.2f} %", gid="test")
+    _stimuli_axis(ax)
+    ax.set_ylabel("success rate (%)")
+    extra = np.r_[best, yv, [test_rate] if test_rate is not None else []]
+    _success_range(ax, x if x.size else xv, y if x.size else yv, extra)
+    ax.set_title(title, fontsize=12)
+    ax.legend(loc="lower right", fontsize=9)
+    return fig
+
+
+# -- confusion matrix ---------------------------------------------------------------------------
+
+
+def draw_confusion(matrix, names, title):
+    """Counts (log colour above 10) and row-normalised % side by side, with class names."""
+    m = np.asarray(matrix, dtype=np.float64)
+    n = m.shape[0]
+    rows = m.sum(axis=1, keepdims=True)
+    pct = np.divide(100 * m, rows, out=np.zeros_like(m), where=rows > 0)
+    ticks = np.arange(0, n, max(1, math.ceil(n / 60)))
+    labels = [str(names[i]) for i in ticks]
+    side = min(max(4.6, 0.42 * n), 11.0)
+    tick_size = min(10.0, max(5.5, side * 72 / max(len(ticks), 1) * 0.5))
+    longest = max((len(s) for s in labels), default=1)
+    rotate = longest > 3
+    label_w = 0.15 + longest * tick_size * 0.6 / 72
+    left, bottom, top, gap = 0.55 + label_w, 0.55 + (0.7 * label_w if rotate else 0.2), 0.95, 1.4
+    width = 2 * (left + side + gap)
+    fig = _figure(width, bottom + side + top)
+    w, h = fig.get_size_inches()
+    top_count = max(float(m.max()) if m.size else 1.0, 1.0)
+    log = top_count > 10
+    panels = (
+        (m, LogNorm(1, top_count) if log else Normalize(0, top_count), "stimuli (count)",
+         "count (log scale)" if log else "count", _count),
+        (pct, Normalize(0, 100), "% of each target row (recall on the diagonal)",
+         "% of target row", _pct),
+    )
+    cmap = colormaps[CMAP].with_extremes(bad="white", under="white")
+    for k, (values, norm, panel_title, bar_label, fmt) in enumerate(panels):
+        x0 = k * (left + side + gap) + left
+        ax = fig.add_axes((x0 / w, bottom / h, side / w, side / h))
+        shown = np.ma.masked_less_equal(values, 0) if k else values  # LogNorm hides zeros
+        image = ax.imshow(shown, cmap=cmap, norm=norm, interpolation="nearest", aspect="auto")
+        image.set_gid("counts" if k == 0 else "percent")
+        ax.set_title(panel_title, fontsize=10.5)
+        cax = fig.add_axes(((x0 + side + 0.12) / w, bottom / h, 0.17 / w, side / h))
+        fig.colorbar(image, cax=cax, label=bar_label).minorticks_off()
+        _class_ticks(ax, labels, ticks, tick_size, rotate)
+        if n <= CELL_TEXT_MAX:
+            texts = np.array([[fmt(v) for v in r] for r in values], dtype=object)
+            widest = max((len(t) for t in texts.ravel()), default=1)
+            size = min(10.0, side * 72 / max(n, 1) / (0.62 * widest + 0.6))
+            if size >= 4.5:
+                _cell_text(ax, np.where(values > 0, values, np.nan), texts, norm, size)
+    total, correct = float(m.sum()), float(np.trace(m))
+    rate = (f" — recognition rate {100 * correct / total:.2f} % ({int(correct):,}/{int(total):,})"
+            if total else " — no stimuli")
+    fig.suptitle(title + rate, fontsize=12, y=1 - 0.15 / h, va="top")
+    return fig
+
+
+# -- stimuli ------------------------------------------------------------------------------------
+
+
+def display_image(x):
+    """(C, H, W) stimulus → (array, cmap, norm) for imshow: grey, RGB (from BGR) or channel 0."""
+    x = np.asarray(x, dtype=np.float64)
+    low, high = float(np.nanmin(x)), float(np.nanmax(x))
+    if x.shape[0] == 3:
+        scaled = (x - low) / (high - low) if high > low else np.zeros_like(x)
+        return scaled[::-1].transpose(1, 2, 0), None, None  # OpenCV order is BGR
+    return x[0], "gray", Normalize(low, high if high > low else low + 1)
+
+
+def draw_gallery(images, titles, notes, title):
+    """Up to GALLERY_ROWS×GALLERY_COLS stimuli, each with a title ("7 → 2") above and a
+    small note (its position in the set) below."""
+    n = len(images)
+    cols = min(GALLERY_COLS, max(n, 1))
+    rows = max(1, math.ceil(n / cols))
+    fig = _figure(1.55 * cols + 0.3, 1.9 * rows + 0.8)
+    _margins(fig, 0.15, 0.15, 0.25, 0.8, wspace=0.12, hspace=0.45)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, x, text, note in zip(axes, images, titles, notes):
+        data, cmap, norm = display_image(x)
+        ax.imshow(data, cmap=cmap, norm=norm, interpolation="nearest")
+        ax.set_title(text, fontsize=12, fontweight="bold", pad=4)
+        ax.set_xlabel(note, fontsize=8, color="0.35", labelpad=2)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=12, y=1 - 0.15 / fig.get_size_inches()[1], va="top")
+    return fig
+
+
+def tile(maps, limit=MAX_CHANNELS):
+    """(C, H, W) → one 2-D mosaic of the first ``limit`` maps, NaN between and after them."""
+    maps = np.asarray(maps, dtype=np.float64)[:limit]
+    c, h, w = maps.shape
+    cols = math.ceil(math.sqrt(c * h / w)) if c else 1
+    cols = max(1, min(c, cols))
+    rows = math.ceil(c / cols)
+    gap = max(1, round(0.1 * max(h, w)))
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan)
+    for k in range(c):
+        r, q = divmod(k, cols)
+        out[r * (h + gap) : r * (h + gap) + h, q * (w + gap) : q * (w + gap) + w] = maps[k]
+    return out
+
+
+def _map_norm(values):
+    """Diverging (blue/red around 0) for signed maps, sequential for non-negative ones."""
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if low < 0 < high and min(-low, high) > 0.05 * max(-low, high):
+        bound = max(-low, high)
+        return "RdBu_r", TwoSlopeNorm(0.0, -bound, bound)
+    return "magma", Normalize(low, high if high > low else low + 1e-6)
+
+
+def _maps_panel(fig, ax, name, maps, shape_text):
+    c = maps.shape[0]
+    mosaic = tile(maps)
+    cmap, norm = _map_norm(mosaic)
+    image = ax.imshow(mosaic, cmap=colormaps[cmap].with_extremes(bad="white"), norm=norm,
+                      interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    shown = f", first {MAX_CHANNELS} maps" if c > MAX_CHANNELS else ""
+    ax.set_title(f"{name}\n{shape_text}{shown}", fontsize=9.5)
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
+    bar.ax.tick_params(labelsize=7)
+
+
+def _bars_panel(ax, name, values, shape_text, names=None, estimated=None, target=None):
+    """1×1 outputs: one bar per channel; the estimated class red, the target class outlined."""
+    c = values.size
+    colours = np.full(c, "tab:blue", dtype=object)
+    if estimated is not None and 0 <= estimated < c:
+        colours[estimated] = "tab:red"
+    bars = ax.bar(np.arange(c), values, color=list(colours), width=0.8 if c <= 40 else 1.0)
+    if target is not None and 0 <= target < c and target != estimated:
+        bars[target].set_edgecolor("black")
+        bars[target].set_linewidth(1.6)
+        bars[target].set_hatch("///")
+    for k in {estimated, target} - {None}:
+        if 0 <= k < c:
+            ax.annotate(f"{values[k]:.3g}", (k, values[k]), xytext=(0, 2 if values[k] >= 0 else -2),
+                        textcoords="offset points", ha="center", fontsize=7.5,
+                        va="bottom" if values[k] >= 0 else "top")
+    if names is not None and c <= 20:
+        ax.set_xticks(np.arange(c), [str(s) for s in names], fontsize=8,
+                      rotation=45 if max(len(str(s)) for s in names) > 3 else 0)
+        ax.set_xlabel("class", fontsize=8)
+    else:
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel("channel", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.axhline(0, color="0.3", lw=0.6)
+    ax.set_xlim(-0.7, c - 0.3)
+    ax.margins(y=0.12)  # room for the value labels
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.set_title(f"{name}\n{shape_text}", fontsize=9.5)
+
+
+def draw_stimulus(x, layers, title, names=None, estimated=None, target=None, classes=None):
+    """The input after its transformations, then each layer's outputs.
+
+    ``layers``: list of (name, type, (C, H, W) array). 1×1 outputs are bars; the estimated
+    (red) and target (hatched) classes are marked in layers with ``classes`` outputs.
+    """
+    panels = len(layers) + 1
+    cols = min(PANEL_COLS, panels)
+    rows = math.ceil(panels / cols)
+    fig = _figure(3.7 * cols + 0.3, 3.35 * rows + 0.9)
+    _margins(fig, 0.4, 0.25, 0.8, 0.95, wspace=0.35, hspace=0.6)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    data, cmap, norm = display_image(x)
+    axes[0].imshow(data, cmap=cmap, norm=norm, interpolation="nearest")
+    c, h, w = np.shape(x)
+    axes[0].set_title(f"input after transformations\n{c}×{h}×{w}, values "
+                      f"{np.min(x):.3g} … {np.max(x):.3g}", fontsize=9.5)
+    axes[0].tick_params(labelsize=7)
+    for ax, (name, kind, out) in zip(axes[1:], layers):
+        out = np.asarray(out)
+        c, h, w = out.shape
+        shape_text = f"{kind}, {c}×{h}×{w}"
+        if h * w == 1:
+            classy = classes is not None and c == classes
+            _bars_panel(ax, name, out.reshape(-1), shape_text, names if classy else None,
+                        estimated if classy else None, target if classy else None)
+        else:
+            _maps_panel(fig, ax, name, out, shape_text)
+    for ax in axes[panels:]:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=12)
+    return fig
+
+
+# -- find-lr ------------------------------------------------------------------------------------
+
+
+def draw_find_lr(curves):
+    """Loss vs learning rate (log x): ``curves`` = [(name, raw (n, 2), smooth or None,
+    suggested rate or None)], one axes each."""
+    n = len(curves)
+    fig = _figure(8.5, 4.8 * n + 0.2)
+    _margins(fig, 0.85, 0.3, 0.65, 0.6, hspace=0.55)
+    axes = fig.subplots(n, 1, squeeze=False).ravel()
+    for ax, (name, raw, smooth, rate) in zip(axes, curves):
+        keep = np.isfinite(raw).all(axis=1) & (raw[:, 0] > 0)
+        ax.plot(raw[keep, 0], raw[keep, 1], "-" if keep.sum() > 200 else "o-", color="tab:blue",
+                lw=0.9, ms=2.5, alpha=0.6, label="loss per batch", gid="raw")
+        if smooth is not None and len(smooth):
+            ax.plot(smooth[:, 0], smooth[:, 1], color="tab:green", lw=2.2,
+                    label="smoothed loss (Bézier)", gid="smooth")
+            sy = smooth[:, 1]
+            if sy[0] > sy.min():  # N2D2's range, [min − d, init + d], lowered to the raw minimum
+                pad = (sy[0] - sy.min()) / 10
+                low = min(sy.min() - pad, raw[keep, 1].min() - pad / 2) if keep.any() else 0
+                ax.set_ylim(low, sy[0] + pad)
+        if rate is not None:
+            ax.axvline(rate, color="red", lw=1.4, label=f"suggested learning rate: {rate:.4g}")
+        if keep.any():
+            ax.set_xscale("log")
+            ax.legend(loc="best", fontsize=9)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.set_xlabel("learning rate (log scale)")
+        ax.set_ylabel("loss")
+        ax.set_title(f"Learning-rate range test [{name}]: pick a rate where the loss still "
+                     "falls steeply", fontsize=10.5)
+    return fig
+
+
+# -- output: PNG files, one HTML page, a window -------------------------------------------------
+
+
+def png_bytes(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": 6})
+    return buf.getvalue()
+
+
+def save_pages(done, out_dir, log=print):
+    from n2d2py.weights import atomic_write_bytes
+
+    for name, _, fig in done:
+        atomic_write_bytes(os.path.join(out_dir, name), png_bytes(fig))
+    log(f"{len(done)} figure(s) written to {out_dir}/: {', '.join(n for n, _, _ in done)}")
+
+
+def write_html(done, path, run_dir, log=print):
+    """One self-contained page: every figure as a base64 PNG data URI with its caption."""
+    from n2d2py.weights import atomic_write_text
+
+    title = html.escape(f"n2d2py run: {os.path.basename(os.path.abspath(run_dir))}")
+    parts = [f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>",
+             "<style>body{font-family:sans-serif;margin:1.5em;background:#fafafa}"
+             "figure{margin:0 0 2em 0}img{max-width:100%;border:1px solid #ddd;background:#fff}"
+             "figcaption{color:#444;margin-top:.3em}</style></head><body>",
+             f"<h1>{title}</h1><p>{html.escape(os.path.abspath(run_dir))}</p>"]
+    for name, caption, fig in done:
+        data = base64.b64encode(png_bytes(fig)).decode("ascii")
+        parts.append(f"<figure><img alt=\"{html.escape(caption)}\" "
+                     f"src=\"data:image/png;base64,{data}\"><figcaption>"
+                     f"{html.escape(caption[:1].upper() + caption[1:])} ({html.escape(name)})"
+                     "</figcaption></figure>")
+    parts.append("</body></html>\n")
+    atomic_write_text(path, "\n".join(parts))
+    log(f"{len(done)} figure(s) in {path}")
+
+
+def display_problem():
+    """Why no window can be opened (None when one can)."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display (DISPLAY is not set)"
+    import matplotlib.pyplot as plt
+
+    backend = str(plt.get_backend()).lower()
+    if any(backend == b or backend.endswith("backend_" + b) for b in NON_INTERACTIVE) or \
+            "inline" in backend:
+        return f"the matplotlib backend {backend} cannot open windows"
+    return None
+
+
+def show_interactive(done):
+    """One window, one figure at a time: n/→ next, p/← previous, q quit."""
+    import matplotlib.pyplot as plt
+
+    images = [np.asarray(fig.canvas.buffer_rgba()).copy() for fig in _drawn(done)]
+    keys = {"keymap.back": ["backspace"], "keymap.forward": [], "keymap.pan": [],
+            "keymap.quit": ["q", "ctrl+w"]}
+    with plt.rc_context({k: v for k, v in keys.items() if k in plt.rcParams}):
+        h, w = images[0].shape[:2]
+        fig = plt.figure(figsize=(w / 100, h / 100), dpi=100)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        shown = ax.imshow(images[0])
+        state = {"i": 0}
+
+        def show(i):
+            state["i"] = i % len(images)
+            image = images[state["i"]]
+            shown.set_data(image)
+            shown.set_extent((-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5))
+            ax.set_xlim(-0.5, image.shape[1] - 0.5)
+            ax.set_ylim(image.shape[0] - 0.5, -0.5)
+            name, caption, _ = done[state["i"]]
+            fig.canvas.manager.set_window_title(
+                f"{state['i'] + 1}/{len(images)}: {caption} — n/→ next, p/← previous, q quit")
+            fig.canvas.draw_idle()
+
+        def key(event):
+            if event.key in ("right", "n", " ", "pagedown"):
+                show(state["i"] + 1)
+            elif event.key in ("left", "p", "pageup"):
+                show(state["i"] - 1)
+
+        fig.canvas.mpl_connect("key_press_event", key)
+        show(0)
+        plt.show()
+
+
+def _drawn(done):
+    for _, _, fig in done:
+        fig.canvas.draw()
+        yield fig
