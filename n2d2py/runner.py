@@ -96,7 +96,7 @@ def _write_run_info(out, opts, model, seed):
 
     from n2d2py import __version__, weights
 
-    info = {"ini": os.path.abspath(opts.ini), "model": model, "seed": seed,
+    info = {"ini": os.path.abspath(opts.ini), "cwd": os.getcwd(), "model": model, "seed": seed,
             "argv": sys.argv[1:], "n2d2py": __version__}
     weights.atomic_write_text(os.path.join(out, "run.json"), json.dumps(info, indent=1) + "\n")
 

@@ -209,8 +209,13 @@ def rebuild(run_dir, target=None):
         raise Skip(f"the INI of run.json is gone: {ini}")
     folder = os.path.basename(target_dir(run_dir, target))
     try:
-        doc = parse_file(ini, Diagnostics(stream=io.StringIO()))
-        net = network.build(doc, backend.cpu(int(info.get("seed") or 0)))
+        here = os.getcwd()
+        os.chdir(info.get("cwd") if os.path.isdir(info.get("cwd", "")) else here)
+        try:  # relative DataPath= and the like resolve as they did for the run
+            doc = parse_file(ini, Diagnostics(stream=io.StringIO()))
+            net = network.build(doc, backend.cpu(int(info.get("seed") or 0)))
+        finally:
+            os.chdir(here)
         found = [t for t in net.targets if t[0] == folder]
         if not found:
             raise Skip(f"the INI has no target [{folder}]")
