@@ -69,7 +69,7 @@ def run(opts):
         print(f"Resuming from {opts.load_state}: {progress.seen} stimuli already learned")
     elif opts.weights:
         _import_weights(net, opts.weights, opts.weights_ignore)
-    elif not opts.find_lr:
+    elif opts.learning:
         weights.save_weights(net.cells, os.path.join(out, "weights_init"))
     if opts.find_lr:  # spec §7: the range test, then exit; no weights are saved
         from n2d2py import find_lr

@@ -89,8 +89,11 @@ def test_lenet_learns_mnist_quickly(tmp_path, capsys):
                  "net_state/state.npz", "net_state_validation/state.json", "weights_histograms.png",
                  "schedule/conv1_weights_schedule.log", "schedule/learning_rate.png"):
         assert (out / name).is_file(), name
-    # -test alone reads the seed back and scores the saved weights identically
+    # -test alone reads the seed back and scores the saved weights identically, and leaves
+    # the learning run's files alone
+    init = (out / "weights_init" / "conv1_weights.syntxt").read_bytes()
     again = runner.run(runner.Options(ini, test=True, out=str(out), nb_test=2000))
+    assert (out / "weights_init" / "conv1_weights.syntxt").read_bytes() == init
     assert again.seed == 1
     line2 = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("Final recognition rate:"))
     assert line2 == line
