@@ -139,36 +139,6 @@ def test_divergence_rule():
 
 # -- end to end ----------------------------------------------------------------------------
 
-TINY = """DefaultModel=Frame
-[database]
-Type=MNIST_IDX_Database
-Validation=0.1
-[sp]
-SizeX=28
-SizeY=28
-BatchSize=32
-[conv1]
-Input=sp
-Type=Conv
-KernelDims=5 5
-NbOutputs=4
-Stride=2
-ActivationFunction=Rectifier
-WeightsFiller=HeFiller
-[fc1]
-Input=conv1
-Type=Fc
-NbOutputs=10
-WeightsFiller=XavierFiller
-[softmax]
-Input=fc1
-Type=Softmax
-NbOutputs=10
-WithLoss=1
-[softmax.Target]
-"""
-
-
 def run_cli(capsys, *args):
     with pytest.raises(SystemExit) as info:
         cli.main([str(a) for a in args])
@@ -176,16 +146,15 @@ def run_cli(capsys, *args):
     return info.value.code, out, err
 
 
-def test_find_lr_end_to_end(tmp_path, monkeypatch, capsys):
-    ini = tmp_path / "tiny.ini"
-    ini.write_text(TINY)
+def test_find_lr_end_to_end(tmp_path, monkeypatch, capsys, write_tiny_mnist_ini):
+    ini = write_tiny_mnist_ini(tmp_path)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     monkeypatch.chdir(run_dir)  # a fresh folder, no -seed: time-based seed
     code, out, err = run_cli(capsys, ini, "-find-lr", "2000")
     assert code in (0, None), err
     match = re.search(r"Suggested learning rate for softmax\.Target: (\S+)  ->  "
-                      r"Solvers\.LearningRate=(\S+)", out)
+                      r"WeightsSolver\.LearningRate=(\S+)", out)  # the INI sets WeightsSolver.*
     assert match, out
     assert 1e-6 < float(match.group(1)) < 10 and match.group(1) == match.group(2)
     rows = (run_dir / "find_lr_softmax.Target.dat").read_text().splitlines()

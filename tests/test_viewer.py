@@ -15,47 +15,13 @@ from matplotlib.lines import Line2D
 from n2d2py import runner, viewer
 
 ROOT = Path(__file__).parents[1]
-TINY = """DefaultModel=Frame
-[database]
-Type=MNIST_IDX_Database
-Validation=0.1
-[sp]
-SizeX=28
-SizeY=28
-BatchSize=32
-[conv1]
-Input=sp
-Type=Conv
-KernelDims=5 5
-NbOutputs=4
-Stride=2
-ActivationFunction=Rectifier
-WeightsFiller=HeFiller
-ConfigSection=common.config
-[fc1]
-Input=conv1
-Type=Fc
-NbOutputs=10
-WeightsFiller=XavierFiller
-ConfigSection=common.config
-[softmax]
-Input=fc1
-Type=Softmax
-NbOutputs=10
-WithLoss=1
-[softmax.Target]
-[common.config]
-WeightsSolver.LearningRate=0.05
-Solvers.Momentum=0.9
-"""
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, write_tiny_mnist_ini):
     base = tmp_path_factory.mktemp("viewer")
-    ini = base / "tiny.ini"
-    ini.write_text(TINY)
+    ini = write_tiny_mnist_ini(base)
     out = base / "run"
     runner.run(runner.Options(str(ini), learn=1024, log=512, test=True, seed=1, out=str(out),
                               nb_test=200))
