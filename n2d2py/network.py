@@ -124,7 +124,7 @@ def build(doc, device, load_data=True):
     With ``load_data=False`` (dry run) a database that cannot be loaded is a warning and
     ``[sp]_EpochSize`` is 0.
     """
-    default_model(doc)
+    model = default_model(doc)
     gsec = global_section(doc)
     for key in ("DefaultDataType", "CheckWeightRange", "InsertBatchNormAfterConv"):
         gsec.get_str(key, None)  # read here; used by later issues
@@ -132,11 +132,11 @@ def build(doc, device, load_data=True):
     provider = _provider(doc, database, device, load_data)
     cells = {}
     for name in _topological_order(doc, provider.name):
-        cells[name] = _cell(doc, name, cells, provider, device)
+        cells[name] = _cell(doc, name, cells, provider, device, model)
     targets = _targets_of(doc, cells, provider)
     for name, cell in cells.items():
         _attach_solvers(doc, name, cell)
-    spike = default_model(doc).startswith("Transcode")
+    spike = model.startswith("Transcode")
     report_unused(doc, {name: cell.section.config.names for name, cell in cells.items()},
                   SPIKE_KEYS if spike else frozenset())
     return Network(doc, device, provider, database, cells, targets)
@@ -214,9 +214,9 @@ def _config_chain(doc, sec, model):
     return names
 
 
-def _cell(doc, name, built, provider, device):
+def _cell(doc, name, built, provider, device, default):
     sec = Section(doc, [name])
-    model = sec.get_enum("Model", MODELS, default=default_model(doc))
+    model = sec.get_enum("Model", MODELS, default=default)
     sec.config = Section(doc, _config_chain(doc, sec, model), label=name)
     ports = []
     for item in sec.get_list("Input"):

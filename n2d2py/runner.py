@@ -133,7 +133,7 @@ def resolve_seed(opts):
     if opts.load_state:
         from n2d2py import weights
 
-        seed = weights.load_state(opts.load_state)[2].get("seed")
+        seed = weights.read_state_meta(opts.load_state).get("seed")
         if seed:
             return int(seed)
     path = os.path.join(opts.out, "seed.dat")

@@ -78,7 +78,17 @@ class Scores:
         self.correct = 0
         self.correct_top_n = 0
         self.misclassified = {}  # (id, target, estimated) -> [name, count]
-        self.classif = []  # lines of <set>/classif.log
+        self._classif = []  # raw batches of <set>/classif.log
+
+    @property
+    def classif(self):
+        """The lines of ``<set>/classif.log``: id, "name", target, estimated, value, outputs."""
+        lines = []
+        for ids, names, targets, estimated, values, outputs in self._classif:
+            for i, (sid, name) in enumerate(zip(ids, names)):
+                row = " ".join(f"{v:g}" for v in outputs[i])
+                lines.append(f'{sid} "{name}" {targets[i]} {estimated[i]} {values[i]:g} {row}')
+        return lines
 
     def add(self, targets, estimated, values, outputs, ids=None, names=None):
         """One batch: targets (N,) with −1 = ignored, estimated/values (N, TopN), outputs (N, O)."""
@@ -86,11 +96,9 @@ class Scores:
         if ids is None:
             ids = range(self.total, self.total + len(targets))
         names = names if names is not None else [""] * len(targets)
-        for i, (sid, name) in enumerate(zip(ids, names)):
-            line = " ".join(f"{v:g}" for v in outputs[i])
-            self.classif.append(
-                f'{sid} "{name}" {targets[i]} {estimated[i, 0]} {values[i, 0]:g} {line}'
-            )
+        # kept raw: the lines are formatted only when classif.log is written
+        self._classif.append((list(ids), list(names), targets.copy(), estimated[:, 0].copy(),
+                              values[:, 0].copy(), np.array(outputs, copy=True)))
         valid = targets >= 0
         t, est = targets[valid], estimated[valid]
         np.add.at(self.matrix, (t, est[:, 0]), 1)

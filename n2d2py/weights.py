@@ -263,13 +263,21 @@ def _swap_in(tmp, directory):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_state(directory):
-    """(params_by_name, solver_states, meta) from a checkpoint folder written by save_state."""
+def read_state_meta(directory):
+    """The ``meta`` dict of a checkpoint (its seed, progress), without loading the arrays."""
+    return _read_state_json(_state_dir(directory))[1]["meta"]
+
+
+def _state_dir(directory):
     directory = os.path.abspath(directory)
     if not os.path.isdir(directory) and os.path.isdir(directory + ".old"):
         directory += ".old"  # a save was interrupted between its two renames
+    return directory
+
+
+def _read_state_json(directory):
+    """(path, document) of a checkpoint's state.json, checked."""
     json_path = os.path.join(directory, "state.json")
-    npz_path = os.path.join(directory, "state.npz")
     if not os.path.isdir(directory):
         raise N2D2PyError("checkpoint folder not found", directory)
     try:
@@ -281,6 +289,16 @@ def load_state(directory):
         raise N2D2PyError(f"corrupt checkpoint: {exc}", json_path) from None
     if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
         raise N2D2PyError(f"not an n2d2py checkpoint (expected format {STATE_FORMAT})", json_path)
+    if not isinstance(doc.get("meta"), dict):
+        raise N2D2PyError("corrupt checkpoint: no metadata", json_path)
+    return json_path, doc
+
+
+def load_state(directory):
+    """(params_by_name, solver_states, meta) from a checkpoint folder written by save_state."""
+    directory = _state_dir(directory)
+    json_path, doc = _read_state_json(directory)
+    npz_path = os.path.join(directory, "state.npz")
     try:
         with np.load(npz_path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}

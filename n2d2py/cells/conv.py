@@ -37,6 +37,18 @@ def check_window(sec, family, keys, in_hw, kernel, stride, padding, dilation=(1,
     return tuple(out)
 
 
+def read_window_size(sec, family, keys, noun):
+    """NbOutputs and the window size (h, w) of ``family`` ("Kernel"/"Pool"), both ≥ 1."""
+    size = sec.dims(family)
+    nb_outputs = sec.get_uint("NbOutputs")
+    if nb_outputs < 1:
+        raise sec.error("NbOutputs", "must be at least 1")
+    if min(size) < 1:
+        raise sec.error(next((k for k in keys if sec.has(k)), family + "Dims"),
+                        f"{noun} sizes must be at least 1, got {size[1]}×{size[0]} (x×y)")
+    return nb_outputs, size
+
+
 def read_window_keys(sec):
     """Stride, Padding (may be negative) and Dilation as (h, w) pairs, validated."""
     stride = sec.dims("Stride", 1)
@@ -91,13 +103,7 @@ class ConvCell(Cell):
 
     @classmethod
     def from_section(cls, sec, inputs, device):
-        kernel = sec.dims("Kernel")
-        nb_outputs = sec.get_uint("NbOutputs")
-        if nb_outputs < 1:
-            raise sec.error("NbOutputs", "must be at least 1")
-        if min(kernel) < 1:
-            raise sec.error(next((k for k in _KERNEL_KEYS if sec.has(k)), "KernelDims"),
-                            f"kernel sizes must be at least 1, got {kernel[1]}×{kernel[0]} (x×y)")
+        nb_outputs, kernel = read_window_size(sec, "Kernel", _KERNEL_KEYS, "kernel")
         stride, padding, dilation = read_window_keys(sec)
         if sec.dims("SubSample", 1) != (1, 1):
             raise sec.error("SubSample", "SubSample other than 1 is not supported yet")

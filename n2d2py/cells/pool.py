@@ -12,7 +12,7 @@ import numpy as np
 from n2d2py.activations import make_activation
 from n2d2py.cells import _windows as win
 from n2d2py.cells.base import Cell
-from n2d2py.cells.conv import check_window, read_window_keys, same_spatial_size
+from n2d2py.cells.conv import check_window, read_window_keys, read_window_size, same_spatial_size
 from n2d2py.cells.mapping import build_mapping
 from n2d2py.registry import CELLS
 
@@ -44,13 +44,7 @@ class PoolCell(Cell):
 
     @classmethod
     def from_section(cls, sec, inputs, device):
-        pool = sec.dims("Pool")
-        nb_outputs = sec.get_uint("NbOutputs")
-        if nb_outputs < 1:
-            raise sec.error("NbOutputs", "must be at least 1")
-        if min(pool) < 1:
-            raise sec.error(next((k for k in _POOL_KEYS if sec.has(k)), "PoolDims"),
-                            f"pool sizes must be at least 1, got {pool[1]}×{pool[0]} (x×y)")
+        nb_outputs, pool = read_window_size(sec, "Pool", _POOL_KEYS, "pool")
         pooling = sec.get_enum("Pooling", POOLINGS)
         stride, padding, dilation = read_window_keys(sec)
         if dilation != (1, 1):
