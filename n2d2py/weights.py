@@ -17,7 +17,8 @@ import numpy as np
 
 from n2d2py.errors import N2D2PyError
 
-# Param role → file suffix: <cell>_weights.syntxt, <cell>_biases.syntxt, <cell>_scales.syntxt
+# Param role → file suffix: <cell>_weights.syntxt, <cell>_biases.syntxt, <cell>_scales.syntxt;
+# other roles get <role>s (BatchNorm: <cell>_means.syntxt, <cell>_variances.syntxt)
 ROLE_FILES = {"Weights": "weights", "Bias": "biases", "Scale": "scales"}
 
 STATE_FORMAT = "n2d2py-state-1"
@@ -60,12 +61,19 @@ def atomic_write_text(path, text):
 # -- .syntxt weights --------------------------------------------------------------------
 
 
+def stored_params(cell):
+    """What a cell saves: its learned ``params()`` then its ``buffers()`` (non-learned state
+    such as BatchNorm's moving mean and variance, when the cell has any)."""
+    buffers = getattr(cell, "buffers", None)
+    return list(cell.params()) + (list(buffers()) if buffers is not None else [])
+
+
 def weight_files(cell):
     """(file name, Param) pairs of ``cell``: its own ``weight_files()`` or one file per role."""
     if hasattr(cell, "weight_files"):
         return list(cell.weight_files())
     out = []
-    for param in cell.params():
+    for param in stored_params(cell):
         suffix = ROLE_FILES.get(param.role, param.role.lower() + "s")
         name = f"{cell.name}_{suffix}.syntxt"
         if any(name == n for n, _ in out):
@@ -171,7 +179,7 @@ def collect_state(cells):
     """(params, solver states) of ``cells`` keyed ``<cell>/<param>``, for save_state."""
     params, solvers = {}, {}
     for cell in _cell_list(cells):
-        for param in cell.params():
+        for param in stored_params(cell):
             key = f"{cell.name}/{param.name}"
             params[key] = param.data
             if param.solver is not None:
@@ -183,7 +191,7 @@ def restore_state(cells, params, solver_states, where=""):
     """Inverse of collect_state: check every shape first, then set data and solver state."""
     plan = []
     for cell in _cell_list(cells):
-        for param in cell.params():
+        for param in stored_params(cell):
             key = f"{cell.name}/{param.name}"
             if key not in params:
                 raise N2D2PyError(

@@ -1,3 +1,4 @@
 """Cell types, one module per family; importing this package registers every ``Type=``."""
 
-from n2d2py.cells import conv, dropout, elemwise, fc, pool, softmax  # noqa: F401
+from n2d2py.cells import batchnorm, conv, deconv, dropout, elemwise, fc, lrn, padding  # noqa: F401
+from n2d2py.cells import pool, reshape, resize, softmax, transpose  # noqa: F401

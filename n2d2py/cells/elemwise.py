@@ -1,21 +1,44 @@
-"""Element-wise combination of several same-shaped inputs (N2D2: ElemWiseCell)."""
+"""Element-wise combination of several same-shaped inputs (N2D2: ElemWiseCell, spec §3.3).
+
+``Operation`` (required), with per-input ``Weights`` wᵢ [1] and ``Shifts`` sᵢ [0] as N2D2's
+``Frame`` model computes them:
+
+* ``Sum``: Σ(wᵢxᵢ + sᵢ)
+* ``AbsSum``: Σ wᵢ|xᵢ| (no shifts; d|x|/dx = 1 at x = 0, as N2D2)
+* ``EuclideanSum``: sqrt(Σ(wᵢ²xᵢ² + sᵢ²)) (the spec's sqrt(Σ(wᵢxᵢ+sᵢ)²) agrees when sᵢ = 0)
+* ``Prod``: Πxᵢ and ``Max``: maxᵢ xᵢ (the first input wins ties): weights and shifts unused.
+
+As in N2D2, a list shorter than the inputs is completed with 1 (weights) or 0 (shifts): a
+single ``Weights=0.5`` on two inputs means w = (0.5, 1), not (0.5, 0.5); a warning says so.
+``CoeffMode``: ``PerInput`` (default) and ``PerLayer`` (the same, as in N2D2's Frame model),
+or ``PerChannel`` for ``Sum``: one weight and shift per channel, shared by all inputs.
+"""
 
 from n2d2py.activations import make_activation
 from n2d2py.cells.base import Cell
 from n2d2py.registry import CELLS
 
 OPERATIONS = ("Sum", "AbsSum", "EuclideanSum", "Prod", "Max")
+COEFF_MODES = ("PerInput", "PerLayer", "PerChannel")
+_USES = {"Sum": ("Weights", "Shifts"), "AbsSum": ("Weights",),
+         "EuclideanSum": ("Weights", "Shifts"), "Prod": (), "Max": ()}
 
 
 @CELLS.register("ElemWise")
 class ElemWiseCell(Cell):
-    """y = Σ(wᵢxᵢ+sᵢ) | Σwᵢ|xᵢ| | sqrt(Σ(wᵢxᵢ+sᵢ)²) | Πxᵢ | maxᵢ xᵢ over the inputs."""
+    """y = Σ(wᵢxᵢ+sᵢ) | Σwᵢ|xᵢ| | sqrt(Σ(wᵢ²xᵢ²+sᵢ²)) | Πxᵢ | maxᵢ xᵢ over the inputs."""
 
-    def __init__(self, name, inputs, device, operation, weights=None, shifts=None, activation=None):
+    def __init__(self, name, inputs, device, operation, weights=None, shifts=None,
+                 activation=None, per_channel=False):
         super().__init__(name, inputs, inputs[0].shape, device, activation)
         self.operation = operation
-        self.weights = list(weights or [1.0] * len(inputs))
-        self.shifts = list(shifts or [0.0] * len(inputs))
+        self.per_channel = per_channel
+        count = self.out_shape[0] if per_channel else len(inputs)
+        self.weights = _complete(weights, count, 1.0)
+        self.shifts = _complete(shifts, count, 0.0)
+        if per_channel:  # (C, 1, 1) arrays, broadcast over every input
+            self._w = device.asarray(self.weights).reshape(-1, 1, 1)
+            self._s = device.asarray(self.shifts).reshape(-1, 1, 1)
 
     @classmethod
     def from_section(cls, sec, inputs, device):
@@ -24,28 +47,43 @@ class ElemWiseCell(Cell):
             detail = ", ".join(f"{p.name} {'x'.join(map(str, p.shape))}" for p in inputs)
             raise sec.error("Input", f"ElemWise inputs must have the same dimensions ({detail})")
         operation = sec.get_enum("Operation", OPERATIONS)
-        n = len(inputs)
-        weights = sec.get_floats("Weights", [1.0] * n)
-        shifts = sec.get_floats("Shifts", [0.0] * n)
-        weights = weights * n if len(weights) == 1 else weights
-        shifts = shifts * n if len(shifts) == 1 else shifts
-        for key, values in (("Weights", weights), ("Shifts", shifts)):
-            if len(values) != n:
-                raise sec.error(key, f"expected 1 or {n} values (one per input), got {len(values)}")
-        sec.get_enum("CoeffMode", ("PerInput",), "PerInput")
-        return cls(sec.name, inputs, device, operation, weights, shifts, make_activation(sec))
+        mode = sec.get_enum("CoeffMode", COEFF_MODES, "PerInput")
+        if mode == "PerChannel" and operation != "Sum":
+            raise sec.error("CoeffMode", "PerChannel is only defined for Operation=Sum")
+        count = inputs[0].shape[0] if mode == "PerChannel" else len(inputs)
+        what = "channel" if mode == "PerChannel" else "input"
+        coeffs = {}
+        for key, fill in (("Weights", 1.0), ("Shifts", 0.0)):
+            values = sec.get_floats(key, [])
+            if values and key not in _USES[operation]:
+                message = f"Operation={operation} does not use {key} (as in N2D2)"
+                sec.doc.warn(message, sec.prop(key))
+            elif 0 < len(values) < count:
+                sec.doc.warn(f"{len(values)} value(s) for {count} {what}s: the others take "
+                             f"{fill:g}, as in N2D2", sec.prop(key))
+            elif len(values) > count:
+                sec.doc.warn(f"{len(values)} values for {count} {what}s: the extra ones are "
+                             "ignored, as in N2D2", sec.prop(key))
+            coeffs[key] = values
+        return cls(sec.name, inputs, device, operation, coeffs["Weights"], coeffs["Shifts"],
+                   make_activation(sec), mode == "PerChannel")
+
+    def _coeffs(self, i, dtype):
+        """(wᵢ, sᵢ) for input i: numbers, or (C, 1, 1) arrays in PerChannel mode."""
+        if self.per_channel:
+            return self._w.astype(dtype, copy=False), self._s.astype(dtype, copy=False)
+        return dtype.type(self.weights[i]), dtype.type(self.shifts[i])
 
     def _forward(self, xs, train):
         self.xs = xs
-        xp, op = self.xp, self.operation
-        terms = [w * x + s for x, w, s in zip(xs, self.weights, self.shifts)]
+        xp, op, dtype = self.xp, self.operation, xs[0].dtype
+        coeffs = [self._coeffs(i, dtype) for i in range(len(xs))]
         if op == "Sum":
-            y = sum(terms)
+            y = sum(w * x + s for x, (w, s) in zip(xs, coeffs))
         elif op == "AbsSum":
-            y = sum(w * xp.abs(x) for x, w in zip(xs, self.weights))
+            y = sum(w * xp.abs(x) for x, (w, _) in zip(xs, coeffs))
         elif op == "EuclideanSum":
-            self.terms = terms
-            y = xp.sqrt(sum(t * t for t in terms))
+            y = xp.sqrt(sum(w * w * x * x + s * s for x, (w, s) in zip(xs, coeffs)))
         elif op == "Prod":
             y = xs[0]
             for x in xs[1:]:
@@ -55,25 +93,23 @@ class ElemWiseCell(Cell):
             for x in xs[1:]:
                 y = xp.maximum(y, x)
         self.y = y
-        return y
+        return y.astype(dtype, copy=False) if y is not xs[0] else y.copy()
 
     def _backward(self, dz):
+        if not self.needs_input_grad:
+            return [None] * len(self.inputs)
         xp, op, xs = self.xp, self.operation, self.xs
+        coeffs = [self._coeffs(i, dz.dtype) for i in range(len(xs))]
         if op == "Sum":
-            grads = [w * dz for w in self.weights]
+            grads = [w * dz for w, _ in coeffs]
         elif op == "AbsSum":
-            grads = [w * xp.sign(x) * dz for x, w in zip(xs, self.weights)]
+            grads = [w * xp.where(x >= 0, dz, -dz) for x, (w, _) in zip(xs, coeffs)]
         elif op == "EuclideanSum":
-            safe = xp.where(self.y > 0, self.y, 1)
-            grads = [w * t / safe * dz * (self.y > 0) for t, w in zip(self.terms, self.weights)]
+            nonzero = self.y != 0
+            ratio = dz / xp.where(nonzero, self.y, 1) * nonzero
+            grads = [w * w * x * ratio for x, (w, _) in zip(xs, coeffs)]
         elif op == "Prod":
-            grads = []
-            for i in range(len(xs)):
-                g = dz
-                for j, x in enumerate(xs):
-                    if j != i:
-                        g = g * x
-                grads.append(g)
+            grads = [self._prod_grad(i, dz) for i in range(len(xs))]
         else:
             taken = xp.zeros(self.y.shape, dtype=bool)
             grads = []
@@ -83,6 +119,24 @@ class ElemWiseCell(Cell):
                 grads.append(dz * first)
         return [g.astype(dz.dtype, copy=False) for g in grads]
 
+    def _prod_grad(self, i, dz):
+        g = dz
+        for j, x in enumerate(self.xs):
+            if j != i:
+                g = g * x
+        return g
+
     def nb_virtual_synapses(self):
         c, h, w = self.out_shape
         return c * h * w * len(self.inputs)
+
+    def __repr__(self):
+        ins = ",".join(p.name for p in self.inputs)
+        act = f" {type(self.activation).__name__}" if self.activation else ""
+        return f"ElemWiseCell({self.name} <- {ins}: {self.out_shape} {self.operation}{act})"
+
+
+def _complete(values, count, fill):
+    """N2D2's resize: the first ``count`` values, completed with ``fill``."""
+    values = [float(v) for v in (values or [])][:count]
+    return values + [fill] * (count - len(values))

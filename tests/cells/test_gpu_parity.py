@@ -5,10 +5,16 @@ import pytest
 from harness import LENET_TABLE, build
 
 from n2d2py.backend import Device
+from n2d2py.cells.batchnorm import BatchNormCell
 from n2d2py.cells.conv import ConvCell
+from n2d2py.cells.deconv import DeconvCell
 from n2d2py.cells.dropout import DropoutCell
+from n2d2py.cells.elemwise import ElemWiseCell
 from n2d2py.cells.fc import FcCell
+from n2d2py.cells.lrn import LRNCell
+from n2d2py.cells.padding import PaddingCell
 from n2d2py.cells.pool import PoolCell
+from n2d2py.cells.resize import ResizeCell
 from n2d2py.cells.softmax import SoftmaxCell
 
 cupy = pytest.importorskip("cupy")
@@ -27,6 +33,13 @@ CASES = [
     (FcCell, "[c]\nNbOutputs=7\nActivationFunction=Tanh\n", [(3, 4, 4)], None),
     (SoftmaxCell, "[c]\nNbOutputs=6\n", [(6, 2, 2)], None),
     (DropoutCell, "[c]\nNbOutputs=6\n", [(6, 2, 2)], None),
+    (BatchNormCell, "[c]\nNbOutputs=4\nActivationFunction=Rectifier\n", [(4, 5, 5)], None),
+    (DeconvCell, "[c]\nKernelDims=3 3\nNbOutputs=3\nStride=2\nPadding=1\n", [(4, 5, 5)], None),
+    (LRNCell, "[c]\nNbOutputs=6\n", [(6, 4, 4)], None),
+    (ResizeCell, "[c]\nNbOutputs=3\nOutputWidth=7\nOutputHeight=5\nMode=Bilinear\n", [(3, 4, 4)], None),
+    (PaddingCell, "[c]\nNbOutputs=3\nTopPadding=1\nBottomPadding=2\nLeftPadding=-1\nRightPadding=1\n",
+     [(3, 4, 4)], None),
+    (ElemWiseCell, "[c]\nNbOutputs=3\nOperation=Sum\nWeights=0.5 2\n", [(3, 4, 4), (3, 4, 4)], None),
 ]
 
 
