@@ -3,7 +3,15 @@
 Importing this package registers every database and transformation type.
 """
 
-from n2d2py.data import databases, provider, transformations  # noqa: F401
+from n2d2py.data import (  # noqa: F401
+    augment,
+    cifar,
+    csv_database,
+    databases,
+    dir_database,
+    provider,
+    transformations,
+)
 from n2d2py.data.databases import Database, data_root
 from n2d2py.data.provider import StimuliProvider
 

@@ -36,6 +36,14 @@ def data_root():
     return shipped if shipped.is_dir() else Path("datasets")
 
 
+def root_note():
+    """Where the data root comes from, for "data not found" messages."""
+    env = os.environ.get("N2D2_DATA")
+    if env:
+        return f"N2D2_DATA={env}"
+    return f"N2D2_DATA is not set, so the data root is {data_root()}"
+
+
 # -- IDX files --------------------------------------------------------------------------------
 
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

@@ -287,8 +287,8 @@ _OPERATORS = {
 class RangeAffine(Transformation):
     """``(x op1 v1) op2 v2`` in float32; values are scalars or one per channel.
 
-    With Truncate=1 the result is clipped to the value range of the input type ([0, 255] for
-    bytes). The result stays float32: the implicit [0, 1] normalisation no longer applies.
+    With Truncate=1 the result is rounded toward zero (N2D2's std::trunc, not a clip). The
+    result stays float32: the implicit [0, 1] normalisation no longer applies.
     """
 
     def __init__(self, first_operator, first_value, second_operator="Plus", second_value=(0.0,),
@@ -322,9 +322,8 @@ class RangeAffine(Transformation):
         for op, values in ((self.first_operator, self.first_value),
                            (self.second_operator, self.second_value)):
             out = _OPERATORS[op](out, _per_channel(values, channels, imgs.ndim), dtype=np.float32)
-        if self.truncate and np.issubdtype(imgs.dtype, np.integer):
-            info = np.iinfo(imgs.dtype)
-            np.clip(out, info.min, info.max, out=out)
+        if self.truncate:
+            np.trunc(out, out=out)
         return out
 
 

@@ -156,10 +156,33 @@ def test_channel_transformations_stack_channels(data_dir):
     assert np.array_equal(x[:, 1], x[:, 0, :, ::-1]) and (x[:, 0, :, 0] == 1).all()
 
 
-def test_stimuli_data_not_supported(data_dir):
-    with pytest.raises(N2D2PyError, match="StimuliData blocks are not supported yet") as info:
-        make(data_dir, more="[sp.StimuliData-norm]\nApplyTo=LearnOnly\n")
-    assert info.value.section == "sp.StimuliData-norm"
+NORMALIZE = (
+    "[sp.StimuliData-norm]\nApplyTo=LearnOnly\n"
+    "[sp.Transformation-norm]\nType=RangeAffineTransformation\nFirstOperator=Minus\n"
+    "FirstValue=[sp.StimuliData-norm]_GlobalValue.mean\nSecondOperator=Divides\n"
+    "SecondValue=[sp.StimuliData-norm]_GlobalValue.stdDev\n"
+)
+
+
+def test_stimuli_data_standardises_the_learn_set(data_dir):
+    p = make(data_dir, more=NORMALIZE)
+    raw = p.database.images("Learn").astype(np.float64)  # raw 0-255 values, as N2D2
+    doc = p.section.doc
+    got = {k: float(doc.prop("sp.StimuliData-norm", f"_GlobalValue.{k}").raw)
+           for k in ("minVal", "maxVal", "mean", "stdDev")}
+    assert got["minVal"] == raw.min() and got["maxVal"] == 255.0
+    assert np.isclose(got["mean"], raw.mean()) and np.isclose(got["stdDev"], raw.std())
+    x = np.concatenate([b for b, _, _ in p.batches("Learn")])
+    assert abs(x.mean()) < 1e-5 and np.isclose(x.std(), 1.0, atol=1e-5)
+
+
+def test_stimuli_data_placeholders_before_loading(data_dir):
+    p = make(data_dir, more=NORMALIZE, load=False)
+    affine = p.steps[0].transform
+    assert affine.first_value == (0.0,) and affine.second_value == (1.0,)
+    with pytest.raises(N2D2PyError, match="not supported yet") as info:
+        make(data_dir, more="[sp.StimuliData-x]\nMeanData=1\n")
+    assert info.value.key == "MeanData"
 
 
 def test_unknown_transformation_type(data_dir):

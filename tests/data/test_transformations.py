@@ -194,7 +194,9 @@ def test_range_affine_truncate_and_per_channel():
     out = RangeAffine("Plus", [100, -150], truncate=True).apply(img, RNG)
     assert out.tolist() == [[[200.0, 50.0]]]
     out = RangeAffine("Multiplies", 2, truncate=True).apply(img, RNG)
-    assert out.tolist() == [[[200.0, 255.0]]]
+    assert out.tolist() == [[[200.0, 400.0]]]  # N2D2 truncates toward zero, no clipping
+    out = RangeAffine("Divides", 3, "Minus", [40, 70], truncate=True).apply(img, RNG)
+    assert out.tolist() == [[[-6.0, -3.0]]]  # 33.3 - 40 = -6.7 -> -6; 66.7 - 70 -> -3
     with pytest.raises(ValueError, match="3 values"):
         RangeAffine("Plus", [1, 2, 3]).apply(img, RNG)
 
