@@ -5,23 +5,26 @@ import os
 from tqdm import tqdm
 
 from n2d2py.backend import array_module
+from n2d2py.errors import N2D2PyError
 
 SUMMARY_METRICS = ("Sensitivity", "Specificity", "Precision", "Accuracy", "F1Score", "Informedness")
 
 
-def evaluate(net, db_set, score_set, opts, out_dir, desc, limit=None):
+def evaluate(net, db_set, score_set, opts, out_dir, desc, limit=None, index=None):
     """Run ``db_set`` ("Validation"/"Test") through the network without learning.
 
     Scores accumulate in each target's ``score_set`` ("validation"/"test") after a reset;
-    returns the first target's class-averaged ``-valid-metric``.
+    returns the first target's class-averaged ``-valid-metric``. ``index``: that stimulus only.
     """
     provider = net.provider
     total = provider.size(db_set) if limit is None or limit < 0 else min(limit, provider.size(db_set))
+    total = total if index is None else 1
     for _, _, target in net.targets:
         target.scores(score_set).clear()
     with tqdm(total=total, unit="img", desc=desc, leave=False, dynamic_ncols=True, mininterval=0.5,
               disable=None) as bar:
-        for x, labels, ids in provider.batches(db_set, limit=total):
+        batches = provider.batches(db_set, limit=total) if index is None else [_one(net, db_set, index)]
+        for x, labels, ids in batches:
             outputs = net.forward(x, train=False)
             for _, cell_name, target in net.targets:
                 target.process(score_set, outputs[cell_name], labels, ids)
@@ -35,7 +38,8 @@ def evaluate(net, db_set, score_set, opts, out_dir, desc, limit=None):
 
 def test(net, opts, out_dir):
     """The final test: prints N2D2's lines and writes the test logs; returns the rate."""
-    evaluate(net, "Test", "test", opts, out_dir, desc="Testing", limit=opts.nb_test)
+    evaluate(net, "Test", "test", opts, out_dir, desc="Testing", limit=opts.nb_test,
+             index=getattr(opts, "test_index", None))
     rate = None
     for section, _, target in net.targets:
         scores = target.scores("test")
@@ -47,6 +51,15 @@ def test(net, opts, out_dir):
         target.record_success(out_dir, "test", 0, rate)
     write_plots(net, out_dir, curves=False, sets=("test",))
     return rate
+
+
+def _one(net, db_set, index):
+    """(x, labels, ids) of stimulus ``index`` of ``db_set`` alone (-test-index)."""
+    n = net.provider.size(db_set)
+    if not 0 <= index < n:
+        raise N2D2PyError(f"-test-index {index}: the {db_set} set has {n} stimuli (0 to {n - 1})")
+    x, labels, ids = net.provider.read(db_set, [index], net.device.rng)
+    return net.device.asarray(x), labels, ids
 
 
 def print_metrics(scores):

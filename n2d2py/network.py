@@ -8,6 +8,7 @@ import difflib
 from n2d2py import activations as _activations  # noqa: F401  (fills ACTIVATIONS)
 from n2d2py import cells as _cells  # noqa: F401  (fills CELLS)
 from n2d2py import data as _data  # noqa: F401  (fills DATABASES, TRANSFORMATIONS)
+from n2d2py import edge as _edge  # noqa: F401  (fills CELLS: EdgeFc)
 from n2d2py import fillers as _fillers  # noqa: F401  (fills FILLERS)
 from n2d2py import solvers, targets as _targets  # noqa: F401  (fills SOLVERS, TARGETS)
 from n2d2py.cells.base import Port
@@ -19,13 +20,6 @@ from n2d2py.registry import CELLS, DATABASES, TARGETS
 INPUT_NAMES = ("cenv", "env", "sp")  # all aliases of the single input node
 MODELS = ("Frame", "Frame_CUDA", "Transcode", "Transcode_CUDA")
 UNSUPPORTED_MODELS = ("Spike", "Spike_Analog", "Spike_RRAM", "Spike_PCM", "Frame_EXT_CUDA")
-# Keys of the spike simulation (spec §6.3, §6.5): read by Transcode models' spike test, which
-# n2d2py does not have yet; until then they are named in one notice, not as unknown keys.
-SPIKE_KEYS = frozenset(
-    "StimulusType PeriodMin PeriodMeanMin PeriodMeanMax PeriodRelStdDev DiscardedLateStimuli "
-    "Threshold BipolarThreshold Leak Refractory IncomingDelay TerminateDelta TerminateMax "
-    "WeightsRelInit EmaxMin EmaxMax".split()
-)
 
 
 def global_section(doc):
@@ -52,6 +46,7 @@ class Network:
         self.database = database
         self.cells = cells  # name -> Cell, in topological order
         self.targets = targets  # list of (target section name, cell name, target)
+        self.spike = None  # Transcode models: spike.transcode.Settings (the spike test's keys)
 
     @property
     def input_name(self):
@@ -136,10 +131,15 @@ def build(doc, device, load_data=True):
     targets = _targets_of(doc, cells, provider)
     for name, cell in cells.items():
         _attach_solvers(doc, name, cell)
-    spike = model.startswith("Transcode")
-    report_unused(doc, {name: cell.section.config.names for name, cell in cells.items()},
-                  SPIKE_KEYS if spike else frozenset())
-    return Network(doc, device, provider, database, cells, targets)
+    spike = None
+    if model.startswith("Transcode"):  # read the spike keys now, so that typos are reported
+        from n2d2py.spike import transcode
+
+        spike = transcode.read_settings(doc, cells, provider)
+    report_unused(doc, {name: cell.section.config.names for name, cell in cells.items()})
+    net = Network(doc, device, provider, database, cells, targets)
+    net.spike = spike
+    return net
 
 
 def _database(doc):
@@ -272,14 +272,12 @@ def _targets_of(doc, cells, provider):
     return found
 
 
-def report_unused(doc, config_chains, postponed=frozenset()):
+def report_unused(doc, config_chains):
     """Warn (or, in strict mode, fail) about keys and sections that nothing read.
 
     ``config_chains`` maps each layer to its ConfigSection names, so that a configuration key
     written in the layer's own section (N2D2 ignores it there) gets a precise message.
-    Keys in ``postponed`` are listed in one notice instead.
     """
-    later = set()
     for name in doc.section_names():
         raw = doc.sections[name]
         unread = [
@@ -287,11 +285,9 @@ def report_unused(doc, config_chains, postponed=frozenset()):
             for key, p in raw.props.items()
             if (name, key) not in doc.read and (p.section, key) not in doc.read
         ]
-        later.update(p.key for p in unread if p.key in postponed)
-        unread = [p for p in unread if p.key not in postponed]
         if not unread:
             continue
-        if len(unread) == len(raw.props) and not postponed.intersection(raw.props):
+        if len(unread) == len(raw.props):
             doc.diagnostics.unused("section is never used", raw.file, raw.line, name)
             continue
         probed = doc.probed.get(name, set())
@@ -303,9 +299,6 @@ def report_unused(doc, config_chains, postponed=frozenset()):
         for prop in unread:
             message = _unused_message(prop.key, probed, config_probed)
             doc.diagnostics.unused(message, prop.file, prop.line, prop.section, prop.key)
-    if later:
-        doc.warn(f"spike parameters not used yet ({', '.join(sorted(later))}): the spike "
-                 "simulation of Transcode models is not implemented; the formal network runs")
 
 
 def _unused_message(key, probed, config_probed):

@@ -137,7 +137,8 @@ def test_lenet_matches_pytorch(lenet):
         np.testing.assert_allclose(np.array(cells[name].weights.grad), expected, atol=1e-5, err_msg=name)
 
 
-def test_spike_keys_of_transcode_models_are_one_notice_not_unknown_keys():
-    _, diag = build(MODELS / "LeNet_Spike.ini")
-    assert len(diag.messages) == 1, diag.messages
-    assert "spike parameters not used yet" in diag.messages[0] and "TerminateDelta" in diag.messages[0]
+def test_spike_keys_of_transcode_models_are_read_not_reported():
+    net, diag = build(MODELS / "LeNet_Spike.ini", strict=True)
+    assert diag.messages == []
+    assert net.spike.transcoders["fc2"].params.terminate_delta == 4
+    assert type(net.spike.coding).__name__ == "JitteredPeriodic"
