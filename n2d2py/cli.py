@@ -23,12 +23,10 @@ NOT_YET = {
     "-log-db-stats": "dataset statistics",
     "-pre-samples": "pre-processed samples",
     "-save-test-set": "exporting the test set",
-    "-fuse": "BatchNorm fusion",
     "-export": "exports",
     "-calib": "calibration",
     "-learn-stdp": "STDP learning",
     "-test-id": "testing one stimulus by id",
-    "-test-index": "testing one stimulus by index",
     "-multidev": "multi-GPU runs",
 }
 
@@ -41,15 +39,20 @@ NOT_YET = {
 @click.option("-log-epoch", "log_epoch", type=click.IntRange(1), default=1, help="Epochs between logs with -learn-epoch [1].")
 @click.option("-report", "report", type=click.IntRange(1), default=100, help="Stimuli between progress updates [100].")
 @click.option("-find-lr", "find_lr", type=click.IntRange(1), default=None, help="Learning-rate range test over N stimuli, suggest a rate, exit.")
+@click.option("-edge-learn", "edge_learn", type=click.IntRange(1), default=None, help="EdgeFc: learn N Learn stimuli in one pass, save its state.")
+@click.option("-edge-stats", "edge_stats", type=click.IntRange(1), default=None, help="EdgeFc: spike statistics of N Learn stimuli, suggest NumWeights, exit.")
+@click.option("-edge-sweep", "edge_sweep", default=None, help="EdgeFc: neurons-per-class sweep on one CLASS (loss, neurons learned), exit.")
 @click.option("-test", "test", is_flag=True, help="Test on the Test set.")
 @click.option("-seed", "seed", type=click.IntRange(0), default=0, help="Random seed (0: time-based, or read back from seed.dat).")
 @click.option("-w", "weights", default=None, help="Import weights from DIR (N2D2 .syntxt).")
 @click.option("-w-ignore", "weights_ignore", is_flag=True, help="Missing weight files keep their initial values.")
 @click.option("-l", "load_state", default=None, help="Resume from a saved state DIR (weights + solvers).")
 @click.option("-nb-test", "nb_test", type=int, default=-1, help="Test only the first N stimuli.")
+@click.option("-test-index", "test_index", type=click.IntRange(0), default=None, help="Test only stimulus I of the Test set (spike models: its counts and a plot).")
 @click.option("-valid-metric", "valid_metric", default="Sensitivity", help="Metric for the best validation score.")
 @click.option("-stop-valid", "stop_valid", type=click.IntRange(0), default=0, help="Stop after N validations without improvement.")
 @click.option("-ws", "ws", type=click.IntRange(1), default=10000, help="Window (stimuli) of the learning success average.")
+@click.option("-fuse", "fuse", is_flag=True, help="Fold each BatchNorm into the Conv before it, for testing.")
 @click.option("-dev", "dev", type=click.IntRange(0), default=0, help="CUDA device for *_CUDA models.")
 @click.option("-v", "version", is_flag=True, help="Print the version and exit.")
 @click.option("-o", "--out", "out", default=".", help="Run folder [current directory, as in N2D2].")
@@ -65,6 +68,7 @@ def command(**kwargs):
 
     debug = kwargs["debug"]
     kwargs["find_lr"] = kwargs["find_lr"] or 0
+    kwargs["edge_learn"], kwargs["edge_stats"] = kwargs["edge_learn"] or 0, kwargs["edge_stats"] or 0
     try:
         runner.run(runner.Options(**kwargs))
     except N2D2PyError as exc:

@@ -19,15 +19,20 @@ class Options:
     report: int = 100
     test: bool = False
     find_lr: int = 0
+    edge_learn: int = 0
+    edge_stats: int = 0
+    edge_sweep: str | None = None
     seed: int = 0
     weights: str | None = None
     weights_ignore: bool = False
     load_state: str | None = None
     nb_test: int = -1
+    test_index: int | None = None
     valid_metric: str = "Sensitivity"
     stop_valid: int = 0
     ws: int = 10000
     dev: int = 0
+    fuse: bool = False
     out: str = "."
     dry_run: bool = False
     strict: bool = False
@@ -71,6 +76,10 @@ def run(opts):
         _import_weights(net, opts.weights, opts.weights_ignore)
     elif opts.learning:
         weights.save_weights(net.cells, os.path.join(out, "weights_init"))
+    from n2d2py.edge import run as edge_run
+
+    if edge_run.run(net, opts, out):  # EdgeFc: -edge-learn, its state for -test, estimation tools
+        return net
     if opts.find_lr:  # spec §7: the range test, then exit; no weights are saved
         from n2d2py import find_lr
 
@@ -85,8 +94,24 @@ def run(opts):
             _import_weights(net, _best_weights(net, out), False)
         if net.provider.size("Test") == 0:
             raise N2D2PyError("the Test set is empty: nothing to test")
+        if opts.fuse:
+            _fuse(net)
+        if net.spike is not None:  # Transcode: refuse what cannot spike before testing
+            from n2d2py.spike import evaluation as spike_evaluation
+
+            spike_evaluation.check(net)
         evaluation.test(net, opts, out)
+        if net.spike is not None:  # then the spike test on the same stimuli (spec §6.7)
+            spike_evaluation.test(net, opts, out)
     return net
+
+
+def _fuse(net):
+    from n2d2py import fuse
+
+    pairs = fuse.fuse_batchnorm(net)
+    print(f"Fused {len(pairs)} BatchNorm layer(s) into their Conv: "
+          + (", ".join(f"{bn} -> {conv}" for conv, bn in pairs) or "none eligible"))
 
 
 def _write_run_info(out, opts, model, seed):
