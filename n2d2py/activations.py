@@ -4,7 +4,7 @@ Each object caches what its backward needs during ``forward`` (one cached call p
 the cell owns its activation). Arrays keep their dtype; ``xp`` comes from the input array.
 """
 
-from n2d2py.backend import array_module
+from n2d2py.backend import array_module, cpu_kernels, run_split, split_batch
 from n2d2py.registry import ACTIVATIONS
 
 
@@ -36,6 +36,19 @@ def _sigmoid(x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def _by_image(kernel, *arrays):
+    """Run an element-wise CPU ``kernel`` on the flattened chunks of images of the
+    same-shaped contiguous ``arrays``, the chunks on the worker threads; returns the last
+    array (the output)."""
+    if arrays[0].size == 0:
+        return arrays[-1]
+    n = arrays[0].shape[0]
+    flat = [a.reshape(n, -1) for a in arrays]
+    chunks = split_batch(arrays[0], n, arrays[0].size // 8)  # ~8 elements per ns: memory-bound
+    run_split(chunks, lambda a, b: kernel(*(f[a:b].reshape(-1) for f in flat)))
+    return arrays[-1]
+
+
 @ACTIVATIONS.register("Linear")
 class Linear(Activation):
     """y = x."""
@@ -63,7 +76,13 @@ class Rectifier(Activation):
         return cls(view.get_float("LeakSlope", 0.0), clipping)
 
     def forward(self, x):
-        xp = array_module(x)
+        xp, kernels = array_module(x), cpu_kernels(x)
+        if kernels is not None and x.ndim:  # one pass, no masks: the backward reads x again
+            self._x = x = xp.ascontiguousarray(x)
+            leak, clip = x.dtype.type(self.leak_slope), x.dtype.type(self.clipping)
+            kernel = kernels.rectifier(x.dtype)
+            return _by_image(lambda x, y: kernel(x, leak, clip, y), x, xp.empty_like(x))
+        self._x = None
         positive = x > 0
         self._negative = ~positive
         y = xp.where(positive, x, self.leak_slope * x)
@@ -74,6 +93,14 @@ class Rectifier(Activation):
         return y
 
     def backward(self, dy):
+        if self._x is not None:
+            xp = array_module(dy)
+            dy = xp.ascontiguousarray(dy)
+            x = self._x.astype(dy.dtype, copy=False)
+            leak, clip = dy.dtype.type(self.leak_slope), dy.dtype.type(self.clipping)
+            backward = cpu_kernels(dy).rectifier_backward(dy.dtype)
+            return _by_image(lambda dy, x, dx: backward(dy, x, leak, clip, dx), dy, x,
+                             xp.empty_like(dy))
         if self.leak_slope == 0:
             return dy * self._positive
         return array_module(dy).where(self._negative, self.leak_slope * dy, dy * self._positive)

@@ -1,10 +1,13 @@
 """The array backend: numpy on the CPU or CuPy on a GPU, chosen once per run.
 
 Everything numerical takes ``xp`` from a Device (cells) or from its input arrays
-(``array_module``); the few numpy/CuPy differences are wrapped here and only here.
+(``array_module``); the few numpy/CuPy differences are wrapped here and only here: compiled
+CPU kernels (``cpu_kernels``) and the CPU worker threads (``split_batch``/``run_split``).
 """
 
+import os
 import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +70,155 @@ def scatter_add(target, index, values):
         import cupyx
 
         cupyx.scatter_add(target, index, values)
+
+
+def cpu_kernels(a):
+    """The compiled CPU kernels (``n2d2py.kernels_cpu``, numba) for a numpy array, None for a
+    CuPy one. The one place that picks them: callers run the kernel when given one, else the
+    xp path that computes the same values on either array module."""
+    if type(a).__module__.startswith("cupy"):
+        return None
+    from n2d2py import kernels_cpu  # imported on first use: numba loads in ~0.5 s
+
+    return kernels_cpu
+
+
+# -- CPU worker threads -------------------------------------------------------------------
+# On the CPU a cell splits its batch into one chunk per thread and runs the chunks at once:
+# numpy's GEMMs and the compiled kernels release the GIL. Threads that block when idle,
+# rather than OpenMP's or OpenBLAS's busy-waiting ones, keep a shared machine usable: on a
+# loaded 2-core machine busy-waiting pools slowed LeNet's step 20-50×. For the same reason
+# numpy's OpenBLAS is set to one thread while the workers exist (their GEMMs are per chunk).
+# A call costs a thread wake-up (~10-20 µs), so small operations stay on the caller.
+
+MIN_CHUNK_WORK = 1 << 18  # elementary operations below which a chunk is not worth a thread
+_workers = None
+_workers_lock = threading.Lock()
+
+
+def cpu_threads():
+    """Threads for n2d2py's CPU work: OMP_NUM_THREADS when set, else the usable cores, at most
+    8 (a split wakes its workers one by one; only 1 and 2 threads were measured)."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, 8))
+
+
+class _Worker:
+    """A daemon thread that runs one call at a time, handed over through two locks."""
+
+    def __init__(self):
+        self._go, self._done = threading.Lock(), threading.Lock()
+        self._go.acquire()
+        self._done.acquire()
+        self._call = self._outcome = None
+        threading.Thread(target=self._loop, name="n2d2py-cpu", daemon=True).start()
+
+    def _loop(self):
+        while True:
+            self._go.acquire()
+            fn, args = self._call
+            try:
+                self._outcome = (fn(*args), None)
+            except BaseException as exc:  # raised again in the caller
+                self._outcome = (None, exc)
+            self._done.release()
+
+    def start(self, fn, args):
+        self._call = (fn, args)
+        self._go.release()
+
+    def wait(self):
+        """(result, exception or None) of the call started last."""
+        self._done.acquire()
+        outcome, self._outcome = self._outcome, None
+        return outcome
+
+
+class _Pool:
+    def __init__(self, threads):
+        self.threads = threads
+        self.workers = [_Worker() for _ in range(threads - 1)]
+        self.busy = threading.Lock()  # one split at a time; another caller runs serially
+
+
+def _pool():
+    """The worker threads (the caller runs one chunk itself), or None with one CPU thread."""
+    global _workers
+    with _workers_lock:
+        if _workers is None:
+            threads = cpu_threads()
+            _workers = _Pool(threads) if threads > 1 else False
+            if _workers:
+                _single_threaded_blas()
+    return _workers or None
+
+
+def _forget_pool():
+    global _workers, _workers_lock
+    _workers, _workers_lock = None, threading.Lock()  # a forked child has none of the threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _single_threaded_blas():
+    """Set numpy's OpenBLAS (found among the loaded libraries) to one thread, if it is one."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line and "/" in line}
+    except OSError:
+        return
+    names = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+             "openblas_set_num_threads64_", "openblas_set_num_threads")
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in names:
+            if hasattr(lib, name):
+                getattr(lib, name)(1)
+                break
+
+
+def split_batch(a, n, work):
+    """(start, stop) chunks of ``range(n)``: one per CPU thread for a numpy ``a`` when the
+    ``work`` (elementary operations over the whole batch) is worth it, else one chunk."""
+    pool = _pool() if type(a).__module__ == "numpy" else None
+    parts = min(pool.threads, n, max(1, work // MIN_CHUNK_WORK)) if pool else 1
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def run_split(chunks, fn, *per_chunk):
+    """[fn(start, stop, *items) for each chunk], the chunks run at once on the worker threads;
+    ``per_chunk``: lists with one item per chunk (what the forward kept for the backward)."""
+    calls = [(a, b, *(items[i] for items in per_chunk)) for i, (a, b) in enumerate(chunks)]
+    pool = _pool() if len(calls) > 1 else None
+    if pool is None or not pool.busy.acquire(blocking=False):
+        return [fn(*args) for args in calls]
+    try:
+        started = []
+        for worker, args in zip(pool.workers, calls[1:]):
+            worker.start(fn, args)
+            started.append(worker)
+        try:
+            first = fn(*calls[0])
+        finally:
+            outcomes = [worker.wait() for worker in started]  # never leave one writing behind
+        for _, error in outcomes:
+            if error is not None:
+                raise error
+        rest = [fn(*args) for args in calls[1 + len(started):]]  # more chunks than workers
+        return [first] + [result for result, _ in outcomes] + rest
+    finally:
+        pool.busy.release()
 
 
 def sliding_window_view(x, window_shape, axis):

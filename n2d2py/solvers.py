@@ -115,14 +115,6 @@ def _count(view, key, default):
     return int(value)
 
 
-def _clamp(xp, w, lo, hi):
-    if lo is not None:
-        w = xp.maximum(w, lo)
-    if hi is not None:
-        w = xp.minimum(w, hi)
-    return w
-
-
 def _to_host(a):
     if a is None:
         return None
@@ -130,12 +122,13 @@ def _to_host(a):
 
 
 def _apply(param, step, lo, hi):
-    """w ← clamp(w + step), unmapped (mask 0) weights kept at 0."""
-    xp = array_module(param.data)
-    w = _clamp(xp, param.data + step, lo, hi)
+    """w ← clamp(w + step), unmapped (mask 0) weights kept at 0; in place."""
+    xp, w = array_module(param.data), param.data
+    w += step
+    if lo is not None or hi is not None:
+        xp.clip(w, lo, hi, out=w)
     if param.mask is not None:
-        w = w * param.mask
-    param.data[...] = w
+        w *= param.mask
 
 
 class _SolverView(Section):
@@ -274,14 +267,18 @@ class SGD:
         rate = lr / (batch_size * self.iteration_size)
         if self.momentum == 0.0 and self.decay == 0.0:
             step = -rate * param.grad
-        else:
-            v = xp.zeros_like(param.data) if self.velocity is None else xp.asarray(self.velocity)
-            v = self.momentum * v - rate * param.grad
+        else:  # in place on the velocity: the same float operations, no temporaries
+            if self.velocity is None:
+                self.velocity = xp.zeros_like(param.data)
+            elif array_module(self.velocity) is not xp:
+                self.velocity = xp.array(self.velocity)  # loaded from a checkpoint
+            v = self.velocity
+            v *= self.momentum
+            v -= rate * param.grad
             if self.decay != 0.0:
-                v = v - (lr * self.decay) * param.data
+                v -= (lr * self.decay) * param.data
             if param.mask is not None:
-                v = v * param.mask
-            self.velocity = v
+                v *= param.mask
             step = v
         _apply(param, step, *self.clamping)
         return True
@@ -310,7 +307,8 @@ class SGD:
     def load_state_dict(self, state):
         self.n = int(state["n"])
         self.pass_ = int(state["pass"])
-        self.velocity = state.get("velocity")  # host array; moved to the device on next update
+        velocity = state.get("velocity")  # host array; moved to the device on next update
+        self.velocity = None if velocity is None else velocity.copy()  # updated in place
 
     def __repr__(self):
         return (f"SGD(lr={self.learning_rate:g}, momentum={self.momentum:g}, decay={self.decay:g}, "

@@ -1,11 +1,13 @@
-"""Sliding windows over NCHW arrays (im2col / col2im), shared by Conv and Pool.
+"""Sliding windows over NCHW arrays (im2col / col2im), shared by Conv, Deconv and Pool.
 
 Everything works on whatever array module owns the input (numpy or CuPy): windows are a
-strided view from ``backend.sliding_window_view``, and col2im is a loop over the kernel
-offsets only (kh·kw slice-adds over the whole batch), never over samples or pixels.
+strided view from ``backend.sliding_window_view``, and im2col is one copy of that view. The
+scatter-adds (col2im and im2col's adjoint) run as one compiled pass over the batch on the CPU
+(``backend.cpu_kernels``); on CuPy they are a loop over the kernel offsets only (kh·kw
+slice-adds over the whole batch), never over samples or pixels.
 """
 
-from n2d2py.backend import array_module, sliding_window_view
+from n2d2py.backend import array_module, cpu_kernels, sliding_window_view
 
 
 def out_size(size, kernel, stride, pad, dilation=1):
@@ -41,11 +43,79 @@ def windows(x, kernel, stride=(1, 1), dilation=(1, 1)):
     return view[:, :, ::sh, ::sw, ::dh, ::dw]
 
 
+def _whole(kernel, padding, dilation, hw):
+    """Whether the window is the whole input (one output pixel; im2col is then a reshape)."""
+    return tuple(kernel) == tuple(hw) and tuple(padding) == (0, 0) and tuple(dilation) == (1, 1)
+
+
+def im2col(x, kernel, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    """Per-image columns (N, C·kh·kw, Ho·Wo) of ``x`` (N, C, H, W) padded with zeros (a
+    negative padding crops): row (c, i, j) of image n holds x[n, c, y·sh + i·dh − ph,
+    x·sw + j·dw − pw] over the output pixels (y, x). One copy of the windows view.
+
+    This layout makes a convolution one small GEMM per image, W (O, C·kh·kw) @ cols[n], whose
+    result is already NCHW and whose operands stay in cache: measured 3-5× faster than one
+    GEMM over the whole batch with (C·kh·kw, N·Ho·Wo) or (N·Ho·Wo, C·kh·kw) columns.
+    """
+    n, c, h, w = x.shape
+    if _whole(kernel, padding, dilation, (h, w)):  # one window: the input itself
+        return x.reshape(n, c * h * w, 1)
+    kernels = cpu_kernels(x)
+    if kernels is not None:  # one pass, padding included (no padded copy of x)
+        (kh, kw), (ph, pw) = kernel, padding
+        ho = out_size(h, kh, stride[0], ph, dilation[0])
+        wo = out_size(w, kw, stride[1], pw, dilation[1])
+        xp = array_module(x)
+        cols = xp.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
+        kernels.im2col(kh, kw, *stride, *dilation, ph, pw, x.dtype)(xp.ascontiguousarray(x), cols)
+    else:
+        view = windows(pad2d(x, padding), kernel, stride, dilation)  # N C Ho Wo kh kw
+        cols = array_module(x).ascontiguousarray(view.transpose(0, 1, 4, 5, 2, 3))
+    n, c, kh, kw, ho, wo = cols.shape
+    return cols.reshape(n, c * kh * kw, ho * wo)
+
+
+def im2col_backward(dcols, x_shape, kernel, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                    out=None):
+    """Adjoint of ``im2col``: the (N, C, H, W) = ``x_shape`` gradient of the input, each
+    column entry of ``dcols`` (N, C·kh·kw, Ho·Wo) added back onto the pixel it was read from
+    (into ``out`` when given)."""
+    n, c, h, w = x_shape
+    if _whole(kernel, padding, dilation, (h, w)):
+        dx = dcols.reshape(x_shape)
+        if out is None:
+            return array_module(dcols).ascontiguousarray(dx)
+        out[...] = dx
+        return out
+    (kh, kw), (ph, pw) = kernel, padding
+    ho = out_size(h, kh, stride[0], ph, dilation[0])
+    wo = out_size(w, kw, stride[1], pw, dilation[1])
+    dcols = dcols.reshape(n, c, kh, kw, ho, wo)
+    kernels = cpu_kernels(dcols)
+    if kernels is not None:
+        xp = array_module(dcols)
+        if out is None:
+            out = xp.empty(x_shape, dtype=dcols.dtype)
+        kernel = kernels.col2im(kh, kw, *stride, *dilation, ph, pw, dcols.dtype)
+        return kernel(xp.ascontiguousarray(dcols, dtype=out.dtype), out)
+    dwin = dcols.transpose(0, 1, 4, 5, 2, 3)
+    dx = unpad2d(col2im(dwin, (h + 2 * ph, w + 2 * pw), stride, dilation), padding)
+    if out is None:
+        return dx
+    out[...] = dx
+    return out
+
+
 def col2im(dwin, padded_hw, stride=(1, 1), dilation=(1, 1)):
     """Adjoint of ``windows``: sum (N, C, Ho, Wo, kh, kw) window gradients into (N, C, Hp, Wp)."""
     xp = array_module(dwin)
     n, c, ho, wo, kh, kw = dwin.shape
     (sh, sw), (dh, dw) = stride, dilation
+    kernels = cpu_kernels(dwin)
+    if kernels is not None:  # one pass over the batch instead of kh·kw strided adds
+        out = xp.empty((n, c) + tuple(padded_hw), dtype=dwin.dtype)
+        kernel = kernels.col2im(kh, kw, sh, sw, dh, dw, 0, 0, dwin.dtype)
+        return kernel(xp.ascontiguousarray(dwin.transpose(0, 1, 4, 5, 2, 3)), out)
     out = xp.zeros((n, c) + tuple(padded_hw), dtype=dwin.dtype)
     for i in range(kh):
         for j in range(kw):
@@ -54,6 +124,17 @@ def col2im(dwin, padded_hw, stride=(1, 1), dilation=(1, 1)):
             cols = slice(left, left + sw * (wo - 1) + 1, sw)
             out[:, :, rows, cols] += dwin[:, :, :, :, i, j]
     return out
+
+
+def transpose_last(a):
+    """Contiguous copy of the (N, A, B) array ``a`` as (N, B, A)."""
+    kernels = cpu_kernels(a)
+    if kernels is None:
+        return array_module(a).ascontiguousarray(a.transpose(0, 2, 1))
+    n, i, j = a.shape
+    xp = array_module(a)
+    out = xp.empty((n, j, i), dtype=a.dtype)
+    return kernels.transpose_last(a.dtype)(xp.ascontiguousarray(a), out)
 
 
 def concat_channels(xs):

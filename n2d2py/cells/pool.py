@@ -1,15 +1,18 @@
 """Max / average pooling over a channel map (N2D2: PoolCell, spec §3.3 and §1.11).
 
 The one-to-one map (``Mapping.Size=1``, every Pool in the models) pools each channel on its
-own. A general map makes output o pool over all of its mapped channels at once: the max over
-channels × window, or their average. Average pooling divides by the full window size, padding
+own: on the CPU with compiled kernels (``kernels_cpu``), elsewhere on windows views. A general
+map makes output o pool over all of its mapped channels at once: the max over channels ×
+window, or their average. Average pooling divides by the full window size, padding
 included (count-include-pad, as cuDNN's default in N2D2's CUDA model), and by the number of
 mapped channels for general maps.
 """
 
 import numpy as np
 
+from n2d2py import backend
 from n2d2py.activations import make_activation
+from n2d2py.backend import cpu_kernels
 from n2d2py.cells import _windows as win
 from n2d2py.cells.base import Cell
 from n2d2py.cells.conv import check_window, read_window_keys, read_window_size, same_spatial_size
@@ -39,6 +42,7 @@ class PoolCell(Cell):
         identity = np.eye(total, dtype=bool)
         self.one_to_one = nb_outputs == total and bool((self.mask == identity).all())
         self._entries = self.pool[0] * self.pool[1]  # values pooled per output pixel
+        self._geometry = (*self.pool, *self.stride, *self.padding)  # of the CPU kernels
         if not self.one_to_one:
             self._setup_general_map()
 
@@ -88,7 +92,12 @@ class PoolCell(Cell):
         return windows.reshape(n, c, ho, wo, kh * kw)
 
     def _forward(self, xs, train):
-        w = self._windows(win.concat_channels(xs))
+        x = win.concat_channels(xs)
+        kernels = cpu_kernels(x) if self.one_to_one else None
+        self._compiled = kernels is not None
+        if self._compiled:
+            return self._forward_compiled(kernels, self.xp.ascontiguousarray(x))
+        w = self._windows(x)
         if not self.one_to_one:  # gather (N, O, m, Ho, Wo, K) → (N, O, Ho, Wo, m·K)
             n, _, ho, wo, _ = w.shape
             w = w[:, self._index].transpose(0, 1, 3, 4, 2, 5).reshape(n, -1, ho, wo, self._entries)
@@ -98,6 +107,34 @@ class PoolCell(Cell):
         else:
             y = w.sum(axis=-1) / w.dtype.type(self._entries)
         return y if self.one_to_one else self._fix_general(y)
+
+    def _forward_compiled(self, kernels, x):
+        """One-to-one map on the CPU: one pass per image, no (N, C, Ho, Wo, K) window copy;
+        max pooling keeps the index of each maximum in its window (uint8 up to 256 entries)."""
+        self._x_shape = x.shape
+        y = self.xp.empty((x.shape[0],) + self.out_shape, dtype=x.dtype)
+        chunks = backend.split_batch(x, x.shape[0], x.size)
+        if self.pooling == "Average":
+            kernel = kernels.average_pool(*self._geometry, x.dtype)
+            backend.run_split(chunks, lambda a, b: kernel(x[a:b], y[a:b]))
+            return y
+        arg = self.xp.empty(y.shape, dtype=self.xp.uint8 if self._entries <= 256 else self.xp.int32)
+        kernel = kernels.max_pool(*self._geometry, x.dtype)
+        backend.run_split(chunks, lambda a, b: kernel(x[a:b], y[a:b], arg[a:b]))
+        self._argmax = arg
+        return y
+
+    def _backward_compiled(self, dz):
+        dx = self.xp.empty(self._x_shape, dtype=dz.dtype)
+        chunks = backend.split_batch(dz, dz.shape[0], dx.size)
+        kernels = cpu_kernels(dz)
+        if self.pooling == "Average":
+            kernel = kernels.average_pool_backward(*self._geometry, dz.dtype)
+            backend.run_split(chunks, lambda a, b: kernel(dz[a:b], dx[a:b]))
+        else:
+            kernel, arg = kernels.max_pool_backward(*self._geometry, dz.dtype), self._argmax
+            backend.run_split(chunks, lambda a, b: kernel(dz[a:b], arg[a:b], dx[a:b]))
+        return dx
 
     def _fix_general(self, y):
         """Average over count·K (not m·K) entries; 0 for an output with no input."""
@@ -110,6 +147,9 @@ class PoolCell(Cell):
             return [None] * len(self.inputs)
         xp, (kh, kw) = self.xp, self.pool
         n, o, ho, wo = dz.shape
+        if self._compiled:
+            dx = self._backward_compiled(xp.ascontiguousarray(dz))
+            return win.split_channels(dx, self.channels)
         if not self.one_to_one:
             dz = self._fix_general(dz)
         if self.pooling == "Max":
