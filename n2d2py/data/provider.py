@@ -28,6 +28,9 @@ import cv2
 import numpy as np
 
 from n2d2py.data.databases import SETS
+from n2d2py.data.dir_database import stack_or_list
+from n2d2py.data.pipeline import _concat, run_steps
+from n2d2py.data.stimuli_data import StimuliData
 from n2d2py.data.transformations import Transformation
 from n2d2py.errors import N2D2PyError
 from n2d2py.ini.section import Section
@@ -42,7 +45,7 @@ CATEGORIES = {
     "OnTheFlyTransformation": ("image", True),
     "Transformation": ("image", False),
 }
-UNSUPPORTED = ("StimuliData",)
+STATS = "StimuliData"  # [<sp>.StimuliData*] blocks (stimuli_data.py)
 PREFETCH_DEPTH = 2
 CACHE_CHUNK = 4096  # stimuli transformed at a time while filling the cache
 
@@ -56,6 +59,7 @@ class Step:
     stage: str  # "image", "channel" or "channels"
     on_the_fly: bool
     channel: int = 0  # for stage "channel"
+    order: int = 0  # position of the section in the file
 
     @property
     def rank(self):
@@ -64,6 +68,8 @@ class Step:
 
     def run(self, imgs, rng):
         try:
+            if isinstance(imgs, list):  # stimuli of different sizes: one at a time
+                return stack_or_list([self.transform.apply(img, rng) for img in imgs])
             return self.transform.apply_batch(imgs, rng)
         except (ValueError, cv2.error) as exc:
             raise self.error(f"{self.transform.type_name} failed: {exc}") from None
@@ -84,6 +90,7 @@ class StimuliProvider:
         self.database = database
         self.device = device
         self.steps = list(steps)
+        self.stats = []  # StimuliData blocks, in file order
         self.signed = signed  # DataSignedMapping: integer data to [-1, 1]
         self.section = section
         self.config = None  # Section over the ConfigSection (spike coding keys for [env])
@@ -110,8 +117,10 @@ class StimuliProvider:
         signed = config.get_bool("DataSignedMapping", False)
         if config.get_uint("QuantizationLevels", 0) != 0:
             raise config.error("QuantizationLevels", "input quantization is not supported yet")
+        stats = find_stimuli_data(sec)  # first: later sections may read their _GlobalValue.*
         provider = cls(sec.name, size_x, size_y, nb_channels, batch_size, database, device,
                        find_steps(sec), signed, sec)
+        provider.stats = stats
         provider.config = config
         return provider
 
@@ -138,6 +147,10 @@ class StimuliProvider:
             return self
         db.load(rng)
         self._cache_seed = int(rng.integers(2**63))
+        for block in self.stats:
+            block.compute(db, [s for s in self.steps if s.order < block.order],
+                          self._unit, run_steps)
+            self.steps = [_rebuilt(s) if s.order > block.order else s for s in self.steps]
         for set_name in SETS:  # probe one stimulus of each set through its whole pipeline
             if db.size(set_name):
                 self.read(set_name, np.arange(1), np.random.default_rng(0), use_cache=False)
@@ -156,10 +169,11 @@ class StimuliProvider:
         steps = self.steps_for(set_name)
         if use_cache:
             cached, done = self._cached(set_name, steps)
-            imgs = cached[positions]
+            imgs = (stack_or_list([cached[i] for i in positions]) if isinstance(cached, list)
+                    else cached[positions])
         else:
             imgs, done = self.database.images(set_name, positions), 0
-        imgs = _pipeline(imgs, steps[done:], rng)
+        imgs = run_steps(imgs, steps[done:], rng)
         x = self._finish(imgs)
         return x, self.database.labels(set_name, positions), self.database.ids(set_name, positions)
 
@@ -174,15 +188,20 @@ class StimuliProvider:
                 rng = np.random.default_rng([self._cache_seed, SETS.index(set_name)])
                 n, db = self.database.size(set_name), self.database
                 chunks = [
-                    _pipeline(db.images(set_name, np.arange(i, min(i + CACHE_CHUNK, n))),
+                    run_steps(db.images(set_name, np.arange(i, min(i + CACHE_CHUNK, n))),
                               steps[:done], rng)
                     for i in range(0, n, CACHE_CHUNK)
                 ]
-                self._cache[set_name] = np.concatenate(chunks) if chunks else np.zeros((0,))
+                self._cache[set_name] = _concat(chunks)
         return self._cache[set_name], done
 
     def _finish(self, imgs):
         """(n, H, W[, C]) after the pipeline → (n, C, H, W) float32, normalised, size-checked."""
+        if isinstance(imgs, list):
+            message = (f"the stimuli have different sizes ({imgs[0].shape[:2]}, ...) after the "
+                       "transformations: add a RescaleTransformation and/or "
+                       f"PadCropTransformation to [{self.name}.Transformation*]")
+            raise self.section.error("SizeX", message) if self.section else N2D2PyError(message)
         x = imgs[..., None] if imgs.ndim == 3 else imgs
         got = (x.shape[3], x.shape[1], x.shape[2]) if x.ndim == 4 else x.shape[1:]
         if got != self.shape:
@@ -193,16 +212,24 @@ class StimuliProvider:
                 f"but [{self.name}] declares NbChannels x SizeY x SizeX = {c}x{h}x{w}"
             )
             raise self.section.error("SizeX", message) if self.section else N2D2PyError(message)
-        out = np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
         self.normalizes = bool(np.issubdtype(x.dtype, np.integer))
-        if self.normalizes:
-            info = np.iinfo(x.dtype)
-            if self.signed and info.min == 0:
-                half = (info.max + 1) / 2.0
-                out -= half
-                out /= half
-            else:
-                out /= info.max
+        return self._unit(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).astype(
+            np.float32, copy=False)
+
+    def _unit(self, x):
+        """Integer data mapped to [0, 1] (or [-1, 1] signed) as float32; real data as is."""
+        if isinstance(x, list):
+            return [self._unit(a) for a in x]
+        if not np.issubdtype(x.dtype, np.integer):
+            return x
+        out = x.astype(np.float32)
+        info = np.iinfo(x.dtype)
+        if self.signed and info.min == 0:
+            half = (info.max + 1) / 2.0
+            out -= half
+            out /= half
+        else:
+            out /= info.max
         return out
 
     # -- batches ------------------------------------------------------------------------------
@@ -251,42 +278,6 @@ class StimuliProvider:
 def _child(rng):
     """An independent Generator drawn from ``rng`` (the prefetch thread must not share it)."""
     return np.random.default_rng(rng.integers(2**63))
-
-
-def _pipeline(imgs, steps, rng):
-    """Run ``steps`` (in order, all stages) on a stack of stimuli."""
-    i = 0
-    while i < len(steps):
-        step = steps[i]
-        if step.stage != "channel":
-            imgs = step.run(imgs, rng)
-            i += 1
-            continue
-        j = i
-        while j < len(steps) and steps[j].stage == "channel":
-            j += 1
-        imgs = _channels(imgs, steps[i:j], rng)
-        i = j
-    return imgs
-
-
-def _channels(imgs, steps, rng):
-    """Stack the channels built by consecutive channel steps (grouped by ``Channel``)."""
-    outs = []
-    for channel in sorted({s.channel for s in steps}):
-        out = imgs
-        for step in (s for s in steps if s.channel == channel):
-            out = step.run(out, rng)
-        if out.ndim == 4 and out.shape[3] == 1:
-            out = out[..., 0]
-        if out.ndim != 3:
-            raise steps[0].error(
-                f"input channel {channel} has {out.shape[3]} channels after its "
-                "transformations, expected a single one"
-            )
-        outs.append(out)
-    dtype = np.result_type(*outs)
-    return np.stack([o.astype(dtype, copy=False) for o in outs], axis=3)
 
 
 # -- prefetch thread ----------------------------------------------------------------------------
@@ -374,25 +365,43 @@ def _config_section(sec):
     return Section(sec.doc, [name])
 
 
+def _sub_sections(sec):
+    """(file position, name, rest of the name) of every ``[<sp>.*]`` section."""
+    for order, name in enumerate(sec.doc.section_names()):
+        if name.startswith(sec.name + "."):
+            yield order, name, name[len(sec.name) + 1 :]
+
+
+def find_stimuli_data(sec):
+    """The StimuliData blocks of provider ``sec`` (their keys published as placeholders)."""
+    return [StimuliData.from_section(Section(sec.doc, [name]), order)
+            for order, name, rest in _sub_sections(sec) if rest.startswith(STATS)]
+
+
+def _transform(doc, name):
+    view = Section(doc, [name])
+    return TRANSFORMATIONS.get(view.get_str("Type"), where=view.prop("Type")).from_section(view)
+
+
+def _rebuilt(step):
+    """``step`` with its transformation read again (after a StimuliData block ran)."""
+    doc = step.transform.section.doc
+    return Step(step.section, _transform(doc, step.section), step.stage, step.on_the_fly,
+                step.channel, step.order)
+
+
 def find_steps(sec):
     """The transformations of provider ``sec``, in file order."""
     steps, next_channel = [], 0
-    for name in sec.doc.section_names():
-        if not name.startswith(sec.name + "."):
-            continue
-        rest = name[len(sec.name) + 1 :]
-        view = Section(sec.doc, [name])
-        if rest.startswith(UNSUPPORTED):
-            raise view.error(None, "StimuliData blocks are not supported yet")
+    for order, name, rest in _sub_sections(sec):
         category = next((c for c in CATEGORIES if rest.startswith(c)), None)
         if category is None:
             continue
         stage, on_the_fly = CATEGORIES[category]
-        type_name = view.get_str("Type")
-        transform = TRANSFORMATIONS.get(type_name, where=view.prop("Type")).from_section(view)
+        transform = _transform(sec.doc, name)
         channel = 0
         if stage == "channel":
-            channel = view.get_uint("Channel", next_channel)
+            channel = Section(sec.doc, [name]).get_uint("Channel", next_channel)
             next_channel = max(next_channel, channel + 1)
-        steps.append(Step(name, transform, stage, on_the_fly, channel))
+        steps.append(Step(name, transform, stage, on_the_fly, channel, order))
     return sorted(steps, key=lambda step: step.rank)  # stable: file order within a stage
