@@ -1,7 +1,9 @@
 """Scoring a set (validation during learning, the final test) and what it prints and plots."""
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from tqdm import tqdm
 
 from n2d2py.backend import array_module
@@ -71,29 +73,69 @@ def print_metrics(scores):
 
 
 def write_plots(net, out_dir, best_step=None, best=None, metric="Sensitivity", curves=True,
-                sets=("learning", "validation")):
-    """Success curves and confusion matrices of every target, as PNG beside their .dat files."""
+                sets=("learning", "validation"), background=False):
+    """Success curves and confusion matrices of every target, as PNG beside their .dat files.
+
+    ``background``: draw them on the plotting thread from a snapshot of the data, so that
+    learning goes on meanwhile (a log step waits for the previous one's figures first);
+    ``wait_plots()`` waits for the last ones and raises what drawing raised."""
+    jobs = _plot_jobs(net, out_dir, best_step, best, metric, curves, sets)
+    if not background:
+        _draw(jobs)
+        return
+    global _pending
+    wait_plots()
+    _pending = _PLOTTER.submit(_draw, jobs)
+
+
+# One plotting thread (matplotlib's object API on Agg, no pyplot state, is safe off the main
+# thread); the figures of a log step cost about a second that learning need not wait for.
+_PLOTTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plots")
+_pending = None  # its current job
+
+
+def wait_plots():
+    global _pending
+    job, _pending = _pending, None
+    if job is not None:
+        job.result()
+
+
+def _draw(jobs):
+    for function, args in jobs:
+        function(*args)
+
+
+def _plot_jobs(net, out_dir, best_step, best, metric, curves, sets):
+    """(plot function, arguments) pairs holding copies of everything they draw."""
     from n2d2py import plots
 
+    jobs = []
     if curves:
-        by_layer = {name: _connected(cell.params()[0]) for name, cell in net.cells.items() if cell.params()}
-        plots.plot_weights_histograms(os.path.join(out_dir, "weights_histograms.png"), by_layer)
+        by_layer = {name: _host(_connected(cell.params()[0]))
+                    for name, cell in net.cells.items() if cell.params()}
+        jobs.append((plots.plot_weights_histograms, (os.path.join(out_dir, "weights_histograms.png"), by_layer)))
     for _, _, target in net.targets:
         folder = target.folder(out_dir)
-        learning = target.scores("learning").history
-        validation = target.scores("validation").history
+        learning = list(target.scores("learning").history)
+        validation = list(target.scores("validation").history)
         best_point = (best_step, best) if best is not None and best >= 0 else None
         if curves and learning:
-            plots.plot_success(os.path.join(folder, "Success_learning.png"), learning)
+            jobs.append((plots.plot_success, (os.path.join(folder, "Success_learning.png"), learning)))
         if curves and validation:
-            plots.plot_success(os.path.join(folder, "Success_validation.png"), learning, validation,
-                               best_point, metric)
-        names = target.output_names()
+            jobs.append((plots.plot_success, (os.path.join(folder, "Success_validation.png"), learning,
+                                              validation, best_point, metric)))
+        names = list(target.output_names())
         for set_name in sets:
             scores = target.sets.get(set_name)
             if scores is not None and scores.matrix.sum() > 0:
-                plots.plot_confusion(os.path.join(folder, f"ConfusionMatrix_{set_name}.png"),
-                                     scores.matrix, names, f"{target.name}: {set_name}")
+                jobs.append((plots.plot_confusion, (os.path.join(folder, f"ConfusionMatrix_{set_name}.png"),
+                                                    scores.matrix.copy(), names, f"{target.name}: {set_name}")))
+    return jobs
+
+
+def _host(a):
+    return a.get() if hasattr(a, "get") else np.array(a, copy=True)
 
 
 def _connected(param):

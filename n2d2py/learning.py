@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from n2d2py import weights
 from n2d2py.errors import N2D2PyError
-from n2d2py.evaluation import evaluate, print_metrics, write_plots
+from n2d2py.evaluation import evaluate, print_metrics, wait_plots, write_plots
 
 STATE = "net_state"
 BEST_STATE = "net_state_validation"
@@ -71,6 +71,15 @@ def learn(net, opts, out_dir, progress=None):
     write_schedule(net, out_dir, math.ceil(total / provider.batch_size))
     bar = tqdm(total=total, initial=progress.seen, unit="img", desc="Learning", dynamic_ncols=True,
                mininterval=0.5, disable=None)
+    try:
+        return _learn_loop(net, opts, out_dir, progress, bar, shuffle_rng, log_every, total,
+                           has_validation)
+    finally:
+        wait_plots()  # the last log step's figures are on disk when learn() returns
+
+
+def _learn_loop(net, opts, out_dir, progress, bar, shuffle_rng, log_every, total, has_validation):
+    provider = net.provider
     with _StopRequest() as stop, bar:
         while progress.seen < total:
             progress.epoch_rng = weights.rng_state(shuffle_rng)
@@ -169,7 +178,7 @@ def _log_step(net, opts, out_dir, progress, has_validation):
         print_metrics(main.scores("validation"))
     weights.save_weights(net.cells, os.path.join(out_dir, "weights"))
     save_checkpoint(net, os.path.join(out_dir, STATE), progress)
-    write_plots(net, out_dir, progress.best_step, progress.best, opts.valid_metric)
+    write_plots(net, out_dir, progress.best_step, progress.best, opts.valid_metric, background=True)
     for _, _, target in net.targets:
         target.scores("learning").clear()  # the next log step's confusion covers its own stretch
 
