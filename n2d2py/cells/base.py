@@ -129,5 +129,20 @@ def check_stacked_inputs(sec, inputs):
     nb_outputs = sec.get_uint("NbOutputs")
     if nb_outputs != channels:
         raise sec.error("NbOutputs", f"must equal the {channels} input channels, got {nb_outputs}")
-    if len({tuple(p.shape[1:]) for p in inputs}) != 1:
-        raise sec.error("Input", "inputs must have the same height×width")
+    same_spatial_size(sec, inputs)
+
+
+def same_spatial_size(sec, inputs):
+    """The inputs' common (H, W); an error naming each input's size when they differ."""
+    sizes = {tuple(p.shape[1:]) for p in inputs}
+    if len(sizes) != 1:
+        detail = ", ".join(f"{p.name} {p.shape[1]}×{p.shape[2]}" for p in inputs)
+        raise sec.error("Input", f"inputs must have the same height×width ({detail})")
+    return inputs[0].shape[1:]
+
+
+def refuse_input_crop(sec):
+    """N2D2's InputOffsetX/Y and InputWidth/Height (reading a window of the input): not yet."""
+    for key in ("InputOffsetX", "InputOffsetY", "InputWidth", "InputHeight"):
+        if sec.get_uint(key, 0):
+            raise sec.error(key, f"{key} (cropping the input) is not supported yet")

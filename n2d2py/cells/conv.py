@@ -16,7 +16,7 @@ from n2d2py import backend
 from n2d2py.activations import make_activation
 from n2d2py.backend import array_module
 from n2d2py.cells import _windows as win
-from n2d2py.cells.base import Cell, Param
+from n2d2py.cells.base import Cell, Param, same_spatial_size
 from n2d2py.cells.mapping import build_mapping, nb_groups, read_groups
 from n2d2py.errors import N2D2PyError
 from n2d2py.fillers import NormalFiller, make_filler
@@ -106,14 +106,6 @@ def read_window_keys(sec):
             got = f"{values[1]}×{values[0]} (x×y)"
             raise sec.error(family, f"{family} must be at least 1, got {got}")
     return stride, padding, dilation
-
-
-def same_spatial_size(sec, inputs):
-    sizes = {tuple(p.shape[1:]) for p in inputs}
-    if len(sizes) != 1:
-        detail = ", ".join(f"{p.name} {p.shape[1]}×{p.shape[2]}" for p in inputs)
-        raise sec.error("Input", f"inputs must have the same height×width ({detail})")
-    return inputs[0].shape[1:]
 
 
 @CELLS.register("Conv")

@@ -16,8 +16,8 @@ import numpy as np
 
 from n2d2py.activations import make_activation
 from n2d2py.cells import _windows as win
-from n2d2py.cells.base import Cell, Param
-from n2d2py.cells.conv import read_window_keys, read_window_size, same_spatial_size
+from n2d2py.cells.base import Cell, Param, same_spatial_size
+from n2d2py.cells.conv import read_window_keys, read_window_size
 from n2d2py.cells.mapping import build_mapping, nb_groups, read_groups
 from n2d2py.errors import N2D2PyError
 from n2d2py.fillers import NormalFiller, make_filler

@@ -10,7 +10,7 @@ stacked along channels first.
 import math
 
 from n2d2py.cells._windows import concat_channels, split_channels
-from n2d2py.cells.base import Cell, stacked_shape
+from n2d2py.cells.base import Cell, refuse_input_crop, same_spatial_size, stacked_shape
 from n2d2py.registry import CELLS
 
 
@@ -43,11 +43,8 @@ class ReshapeCell(Cell):
     @classmethod
     def from_section(cls, sec, inputs, device):
         sec.get_uint("NbOutputs")  # checked against the output channels by the builder
-        if len({tuple(p.shape[1:]) for p in inputs}) != 1:
-            raise sec.error("Input", "inputs must have the same height×width")
-        for key in ("InputOffsetX", "InputOffsetY", "InputWidth", "InputHeight"):
-            if sec.get_uint(key, 0):
-                raise sec.error(key, f"{key} (cropping the input) is not supported yet")
+        same_spatial_size(sec, inputs)
+        refuse_input_crop(sec)
         dims = sec.get_ints("Dims")
         if not 1 <= len(dims) <= 4:
             message = f"expected 1 to 4 sizes (x y channels [batch]), got {len(dims)}"

@@ -7,7 +7,7 @@ channels first.
 """
 
 from n2d2py.cells._windows import concat_channels, split_channels
-from n2d2py.cells.base import Cell, stacked_shape
+from n2d2py.cells.base import Cell, refuse_input_crop, same_spatial_size, stacked_shape
 from n2d2py.registry import CELLS
 
 
@@ -32,11 +32,8 @@ class TransposeCell(Cell):
     @classmethod
     def from_section(cls, sec, inputs, device):
         sec.get_uint("NbOutputs")  # checked against the output channels by the builder
-        if len({tuple(p.shape[1:]) for p in inputs}) != 1:
-            raise sec.error("Input", "inputs must have the same height×width")
-        for key in ("InputOffsetX", "InputOffsetY", "InputWidth", "InputHeight"):
-            if sec.get_uint(key, 0):
-                raise sec.error(key, f"{key} (cropping the input) is not supported yet")
+        same_spatial_size(sec, inputs)
+        refuse_input_crop(sec)
         perm = sec.get_ints("Perm")
         full = list(perm) + list(range(len(perm), 4))
         if len(perm) > 4 or sorted(full) != [0, 1, 2, 3]:
