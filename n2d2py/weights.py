@@ -64,8 +64,7 @@ def atomic_write_text(path, text):
 def stored_params(cell):
     """What a cell saves: its learned ``params()`` then its ``buffers()`` (non-learned state
     such as BatchNorm's moving mean and variance, when the cell has any)."""
-    buffers = getattr(cell, "buffers", None)
-    return list(cell.params()) + (list(buffers()) if buffers is not None else [])
+    return list(cell.params()) + list(cell.buffers())
 
 
 def weight_files(cell):

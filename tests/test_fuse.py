@@ -64,7 +64,7 @@ def build(text=NET):
     net.initialize()
     rng = np.random.default_rng(0)
     for cell in net.cells.values():
-        if hasattr(cell, "buffers"):
+        if cell.buffers():  # the BatchNorm cells
             c = cell.out_shape[0]
             cell.scale.data[...] = rng.uniform(0.5, 2.0, c)
             cell.bias.data[...] = rng.normal(size=c)

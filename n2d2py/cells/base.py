@@ -84,6 +84,10 @@ class Cell:
     def params(self):
         return []
 
+    def buffers(self):
+        """Saved, not learned state (BatchNorm's moving statistics), as Params without solvers."""
+        return []
+
     def nb_synapses(self):
         return sum(p.size for p in self.params())
 
