@@ -50,21 +50,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=seeds_arg, default=seeds_arg("1-7"))
     parser.add_argument("-n", type=int, default=10000, help="-find-lr N (stimuli)")
+    parser.add_argument("--ini", default=LENET, help="model [models/LeNet.ini]")
     args = parser.parse_args()
     rows = []
     print(f"{'seed':>4} {'suggested':>10} {'find-lr s':>9} {'1-epoch valid':>13}")
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             run = os.path.join(tmp, str(seed))
-            out, took = cli(LENET, "-find-lr", str(args.n), "-seed", str(seed), "-o", run)
+            out, took = cli(args.ini, "-find-lr", str(args.n), "-seed", str(seed), "-o", run)
             found = re.search(r"Suggested learning rate for \S+: (\S+)", out)
             if not found:
                 print(f"{seed:>4} {'none':>10} {took:9.1f}")
                 continue
             rate = float(found.group(1))
-            ini = os.path.join(os.path.dirname(LENET), f".find_lr_bench_{seed}.ini")
+            ini = os.path.join(os.path.dirname(os.path.abspath(args.ini)), f".find_lr_bench_{seed}.ini")
             try:
-                with_rate(LENET, rate, ini)
+                with_rate(args.ini, rate, ini)
                 out, _ = cli(ini, "-learn-epoch", "1", "-seed", str(seed), "-o", run)
             finally:
                 os.remove(ini)
