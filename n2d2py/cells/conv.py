@@ -108,6 +108,19 @@ def read_window_keys(sec):
     return stride, padding, dilation
 
 
+def read_kernel_config(cfg):
+    """(NoBias, BackPropagate) of a Conv-family ConfigSection; only the OCHW export exists."""
+    export_format = cfg.get_str("WeightsExportFormat", "OCHW")
+    if export_format != "OCHW":
+        raise cfg.error("WeightsExportFormat", f"'{export_format}' is not supported yet (only OCHW)")
+    return cfg.get_bool("NoBias", False), cfg.get_bool("BackPropagate", True)
+
+
+def masked(param):
+    """A kernel tensor with its unmapped connections zeroed (the mask is None when all are)."""
+    return param.data if param.mask is None else param.data * param.mask
+
+
 @CELLS.register("Conv")
 class ConvCell(Cell):
     """y = W ⊛ x + b over a (possibly partial) channel map."""
@@ -151,12 +164,7 @@ class ConvCell(Cell):
         groups = read_groups(sec)
         masks = build_mapping(sec, inputs, nb_outputs)
         cfg = sec.config
-        no_bias = cfg.get_bool("NoBias", False)
-        back_propagate = cfg.get_bool("BackPropagate", True)
-        export_format = cfg.get_str("WeightsExportFormat", "OCHW")
-        if export_format != "OCHW":
-            message = f"'{export_format}' is not supported yet (only OCHW)"
-            raise cfg.error("WeightsExportFormat", message)
+        no_bias, back_propagate = read_kernel_config(cfg)
         groups = nb_groups(groups, sum(p.shape[0] for p in inputs))
         return cls(
             sec.name, inputs, device, nb_outputs, kernel, stride, padding, dilation, masks,
@@ -168,9 +176,7 @@ class ConvCell(Cell):
         return [self.weights] if self.bias is None else [self.weights, self.bias]
 
     def _weight_matrix(self):
-        w = self.weights.data
-        if self.weights.mask is not None:
-            w = w * self.weights.mask
+        w = masked(self.weights)
         return w.reshape(w.shape[0], -1)
 
     def _forward(self, xs, train):

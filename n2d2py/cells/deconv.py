@@ -17,7 +17,7 @@ import numpy as np
 from n2d2py.activations import make_activation
 from n2d2py.cells import _windows as win
 from n2d2py.cells.base import Cell, Param, same_spatial_size
-from n2d2py.cells.conv import read_window_keys, read_window_size
+from n2d2py.cells.conv import masked, read_kernel_config, read_window_keys, read_window_size
 from n2d2py.cells.mapping import build_mapping, nb_groups, read_groups
 from n2d2py.errors import N2D2PyError
 from n2d2py.fillers import NormalFiller, make_filler
@@ -79,12 +79,7 @@ class DeconvCell(Cell):
         groups = nb_groups(read_groups(sec), sum(p.shape[0] for p in inputs))
         masks = build_mapping(sec, inputs, nb_outputs)
         cfg = sec.config
-        no_bias = cfg.get_bool("NoBias", False)
-        back_propagate = cfg.get_bool("BackPropagate", True)
-        export_format = cfg.get_str("WeightsExportFormat", "OCHW")
-        if export_format != "OCHW":
-            message = f"'{export_format}' is not supported yet (only OCHW)"
-            raise cfg.error("WeightsExportFormat", message)
+        no_bias, back_propagate = read_kernel_config(cfg)
         for key in ("WeightsExportFlip", "OutputsRemap"):
             if cfg.get_str(key, "0" if key == "WeightsExportFlip" else "") not in ("", "0"):
                 raise cfg.error(key, f"{key} is not supported yet")
@@ -99,9 +94,7 @@ class DeconvCell(Cell):
 
     def _weight_matrix(self):
         """(O·kh·kw, C): rows in im2col's (channel, i, j) order of the output maps."""
-        w = self.weights.data
-        if self.weights.mask is not None:
-            w = w * self.weights.mask
+        w = masked(self.weights)
         o, c, kh, kw = w.shape
         return w.transpose(0, 2, 3, 1).reshape(o * kh * kw, c)
 
