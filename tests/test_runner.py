@@ -126,6 +126,17 @@ def test_interrupt_and_resume_ends_with_the_same_weights(tmp_path, monkeypatch):
         np.testing.assert_array_equal(got[key], value, err_msg=key)
 
 
+def test_validating_more_often_learns_the_same_weights(tmp_path):
+    """A validation pass draws nothing from the RNG that dropout and shuffling use, so -log
+    changes what is printed, not what is learned."""
+    ini = model(tmp_path, validation=0.8, lr=0.02)
+    runs = [runner.run(runner.Options(ini, learn=4096, log=log, seed=5, out=str(tmp_path / str(log))))
+            for log in (1024, 4096)]
+    often, once = (weights_of(net) for net in runs)
+    for key, value in once.items():
+        np.testing.assert_array_equal(often[key], value, err_msg=key)
+
+
 def test_corrupt_weights_are_refused_and_nothing_is_overwritten(tmp_path):
     ini = model(tmp_path)
     out = tmp_path / "run"

@@ -237,9 +237,14 @@ class StimuliProvider:
         """Iterator of (x on the device (N, C, H, W) float32, labels int64, ids) over a set.
 
         In order unless ``shuffle`` (then permuted with ``rng``); ``limit`` keeps the first
-        stimuli of that order. The last batch may be smaller.
+        stimuli of that order. The last batch may be smaller. Without ``rng`` (a scoring pass)
+        the on-the-fly steps draw from a generator of this run and set alone, the same at every
+        pass: validating never shifts the draws learning makes (dropout, shuffles).
         """
-        rng = rng if rng is not None else self._default_rng()
+        if rng is None:
+            if shuffle:
+                raise ValueError("a shuffled pass needs its rng")
+            rng = np.random.default_rng([self._cache_seed, SETS.index(set_name), 1])
         n = self.size(set_name)
         order = rng.permutation(n) if shuffle else np.arange(n)
         if limit is not None and limit >= 0:
@@ -255,9 +260,6 @@ class StimuliProvider:
 
     def nb_batches(self, nb_stimuli):
         return math.ceil(nb_stimuli / self.batch_size)
-
-    def _default_rng(self):
-        return self.device.rng if self.device is not None else np.random.default_rng(0)
 
     def _iterate(self, set_name, order, worker_rng):
         """Batches of ``order``; ``worker_rng`` (the thread's own) drives on-the-fly steps."""
