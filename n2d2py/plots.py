@@ -275,7 +275,8 @@ def _histogram(ax, name, values):
 
 def plot_find_lr(path, lrs, losses, smooth_lr, smooth_loss, suggested, target):
     """-find-lr: raw and Bézier-smoothed loss vs learning rate (log x), the suggested rate as
-    a red vertical line; y range [min − d, init + d] of the smoothed curve, d = (init − min)/10."""
+    a red vertical line; y range [min − d, init + d] of the smoothed curve, d = (init − min)/10
+    (N2D2's), lowered where raw losses fall below it so that no measured low is cut off."""
     x, y = (_host(a).astype(np.float64).reshape(-1) for a in (lrs, losses))
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
     sx, sy = (_host(a).astype(np.float64).reshape(-1) for a in (smooth_lr, smooth_loss))
@@ -292,7 +293,8 @@ def plot_find_lr(path, lrs, losses, smooth_lr, smooth_loss, suggested, target):
         ax.set_xscale("log")
     if sy.size and sy[0] > sy.min():
         pad = (sy[0] - sy.min()) / 10
-        ax.set_ylim(sy.min() - pad, sy[0] + pad)
+        low = min(sy.min(), y[keep].min()) if keep.any() else sy.min()
+        ax.set_ylim(low - pad, sy[0] + pad)
     ax.grid(True, which="major", alpha=0.3)
     ax.set_xlabel("Learning rate (log scale)")
     ax.set_ylabel("Loss")
