@@ -115,15 +115,22 @@ def _fuse(net):
 
 
 def _write_run_info(out, opts, model, seed):
-    """``run.json``: which INI made this run folder, so that tools (the viewer) can rebuild it."""
+    """``run.json``: which INI made this run folder, so that tools (the viewer) can rebuild it.
+
+    A run that learns (or finds no run.json) writes it; a test, find-lr or spike test of another
+    INI in the same folder (N2D2's flow for LeNet_Spike.ini) leaves the learning run's record.
+    """
     import json
     import sys
 
     from n2d2py import __version__, weights
 
+    path = os.path.join(out, "run.json")
+    if os.path.isfile(path) and not opts.learning:
+        return
     info = {"ini": os.path.abspath(opts.ini), "cwd": os.getcwd(), "model": model, "seed": seed,
             "argv": sys.argv[1:], "n2d2py": __version__}
-    weights.atomic_write_text(os.path.join(out, "run.json"), json.dumps(info, indent=1) + "\n")
+    weights.atomic_write_text(path, json.dumps(info, indent=1) + "\n")
 
 
 def _print_sizes(net):

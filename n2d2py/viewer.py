@@ -77,7 +77,8 @@ def target_folders(run_dir):
 
 
 def target_dir(run_dir, target=None):
-    """The folder of ``target`` (default: the first one found)."""
+    """The folder of ``target``; by default the first one with learning curves (the target
+    that learned, when a spike test later added its own folder), else the first found."""
     names = target_folders(run_dir)
     if target is not None:
         if target not in names:
@@ -86,7 +87,8 @@ def target_dir(run_dir, target=None):
         return os.path.join(run_dir, target)
     if not names:
         raise Skip("no target folder (Success_*.dat, ConfusionMatrix_*.dat) in the run folder")
-    return os.path.join(run_dir, names[0])
+    learned = [n for n in names if os.path.isfile(os.path.join(run_dir, n, "Success_learning.dat"))]
+    return os.path.join(run_dir, (learned or names)[0])
 
 
 def read_confusion(path):

@@ -136,6 +136,26 @@ def test_folder_without_run_json_still_shows_curves_and_confusion(run, tmp_path,
     assert fig.axes[0].get_xscale() == "log"
 
 
+def test_a_later_test_of_another_ini_keeps_the_learning_run_in_view(run, tmp_path):
+    """N2D2's flow: LeNet_Spike.ini -test in LeNet.ini's run folder. run.json keeps the
+    learning INI, and the target that learned stays the default over the new target folder."""
+    folder = tmp_path / "run"
+    shutil.copytree(run, folder)
+    learned_ini = viewer.load_info(str(folder))["ini"]
+    other = tmp_path / "other.ini"
+    other.write_text(Path(learned_ini).read_text())
+    runner.run(runner.Options(str(other), test=True, out=str(folder), nb_test=50))
+    assert viewer.load_info(str(folder))["ini"] == learned_ini
+    spike_target = folder / "a_spike.Target"  # sorts before softmax.Target, has no curves
+    spike_target.mkdir()
+    shutil.copy(target(run) / "ConfusionMatrix_test.dat", spike_target)
+    assert viewer.target_dir(str(folder)) == str(folder / "softmax.Target")
+    fresh = tmp_path / "fresh"  # a folder with no run.json gets one from a test-only run
+    runner.run(runner.Options(str(other), test=True, weights=str(folder / "weights"), out=str(fresh),
+                              nb_test=50))
+    assert viewer.load_info(str(fresh))["ini"] == str(other)
+
+
 def test_bad_run_dir_is_one_line_and_status_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         viewer.main([str(tmp_path / "nope"), "--save", str(tmp_path / "v")])
