@@ -275,8 +275,7 @@ def _histogram(ax, name, values):
 
 def plot_find_lr(path, lrs, losses, smooth_lr, smooth_loss, suggested, target):
     """-find-lr: raw and Bézier-smoothed loss vs learning rate (log x), the suggested rate as
-    a red vertical line; y range [min − d, init + d] of the smoothed curve, d = (init − min)/10
-    (N2D2's), lowered where raw losses fall below it so that no measured low is cut off."""
+    a red vertical line; y range from ``find_lr_ylim``."""
     x, y = (_host(a).astype(np.float64).reshape(-1) for a in (lrs, losses))
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
     sx, sy = (_host(a).astype(np.float64).reshape(-1) for a in (smooth_lr, smooth_loss))
@@ -291,10 +290,9 @@ def plot_find_lr(path, lrs, losses, smooth_lr, smooth_loss, suggested, target):
                    label=f"suggested learning rate: {suggested:.4g}")
     if keep.any():
         ax.set_xscale("log")
-    if sy.size and sy[0] > sy.min():
-        pad = (sy[0] - sy.min()) / 10
-        low = min(sy.min(), y[keep].min()) if keep.any() else sy.min()
-        ax.set_ylim(low - pad, sy[0] + pad)
+    limits = find_lr_ylim(sx, sy, x[keep], y[keep])
+    if limits:
+        ax.set_ylim(*limits)
     ax.grid(True, which="major", alpha=0.3)
     ax.set_xlabel("Learning rate (log scale)")
     ax.set_ylabel("Loss")
@@ -306,6 +304,28 @@ def plot_find_lr(path, lrs, losses, smooth_lr, smooth_loss, suggested, target):
         ax.text(0.5, 0.5, "no finite loss recorded", transform=ax.transAxes, ha="center",
                 va="center")
     _save(fig, path)
+
+
+def find_lr_ylim(smooth_lr, smooth_loss, lrs, losses):
+    """(low, high) for a find-lr plot, or None. N2D2's range is [min − d, init + d] of the
+    smoothed curve, d = (init − min)/10; here "init" is the plateau before the minimum (the
+    smoothed maximum there, or the 90th percentile of the raw losses there, whichever is
+    higher) rather than the first point alone, and the bottom reaches the lowest raw loss, so
+    that neither the plateau nor a measured low is cut off. The blow-up above stays clipped."""
+    sx, sy = np.asarray(smooth_lr, np.float64), np.asarray(smooth_loss, np.float64)
+    if sy.size < 2:
+        return None
+    at_min = int(np.argmin(sy))
+    high = sy[: at_min + 1].max()
+    x, y = np.asarray(lrs, np.float64), np.asarray(losses, np.float64)
+    before = y[x <= sx[at_min]]
+    if before.size:
+        high = max(high, float(np.percentile(before, 90)))
+    low = min(sy.min(), y.min()) if y.size else sy.min()
+    if not high > low:
+        return None
+    pad = (high - low) / 10
+    return low - pad, high + pad
 
 
 def plot_find_lr_range(path, rates, batch_size):

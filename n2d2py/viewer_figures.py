@@ -17,7 +17,7 @@ from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
 
 from n2d2py.plots import (CELL_TEXT_MAX, CMAP, _cell_text, _class_ticks, _count, _figure,
-                          _margins, _pct, _points, _stimuli_axis, _success_range)
+                          _margins, _pct, _points, _stimuli_axis, _success_range, find_lr_ylim)
 
 GALLERY_COLS = 8
 GALLERY_ROWS = 5
@@ -273,11 +273,9 @@ def draw_find_lr(curves):
         if smooth is not None and len(smooth):
             ax.plot(smooth[:, 0], smooth[:, 1], color="tab:green", lw=2.2,
                     label="smoothed loss (Bézier)", gid="smooth")
-            sy = smooth[:, 1]
-            if sy[0] > sy.min():  # N2D2's range, [min − d, init + d], lowered to the raw minimum
-                pad = (sy[0] - sy.min()) / 10
-                low = min(sy.min() - pad, raw[keep, 1].min() - pad / 2) if keep.any() else 0
-                ax.set_ylim(low, sy[0] + pad)
+            limits = find_lr_ylim(smooth[:, 0], smooth[:, 1], raw[keep, 0], raw[keep, 1])
+            if limits:
+                ax.set_ylim(*limits)
         if rate is not None:
             ax.axvline(rate, color="red", lw=1.4, label=f"suggested learning rate: {rate:.4g}")
         if keep.any():
