@@ -10,11 +10,17 @@ Early stop (n2d2py's rule; N2D2 runs to the end): the run stops, before the batc
 when a target's loss is not finite, or when, from the 11th batch on, it exceeds
 ``DIVERGE_FACTOR`` × that target's first-batch loss. The bounded MSE-on-softmax loss of §3.7
 rarely meets the second test; unbounded (MSE) targets do. The suggestion is made from the
-points recorded before the stop.
+points recorded before the stop, and the ``.dat`` gets a second header line (``STOPPED_MARK``)
+so that the viewer knows the curve ends at a blow-up.
 
-A curve that never falls below its first smoothed value gets no suggestion: a message says so
-and the run still exits with status 0 (the curves and plots are written). N2D2's gnuplot
-script (``.dat.gnu``) is not written: the PNG is drawn with matplotlib.
+A curve that never falls below its first smoothed value gets no suggestion, and neither does
+a sweep that ran to its end with the smoothed loss lowest at its last point: no rise was seen,
+so N2D2's rule would return about half of the largest rate swept. A message says so and the
+run still exits with status 0 (the curves and plots are written). A suggestion whose smoothed
+drop is less than ``CLEAR_DROP`` times the batch-to-batch noise is printed with a warning:
+on LeNet such weak curves gave the suggestions that learned worst
+(``benchmarks/README.md``). N2D2 does neither. N2D2's gnuplot script (``.dat.gnu``) is not
+written: the PNG is drawn with matplotlib.
 """
 
 import math
@@ -31,6 +37,7 @@ END_LR = 10.0
 SAMPLES = 100  # points of the smoothed curve (gnuplot's default `set samples`)
 DIVERGE_FACTOR = 4.0
 DIVERGE_MIN_BATCHES = 10
+CLEAR_DROP = 5.0  # smoothed drop / raw noise below which a suggestion is called uncertain
 
 
 def lr_schedule(nb_stimuli, batch_size):
@@ -73,9 +80,20 @@ class Suggestion:
     x_min: float | None = None
     x_max: float | None = None
     x_limit: float | None = None  # rate at the smoothed minimum
+    at_end: bool = False  # the smoothed minimum is the last sample: no rise in the curve
+    drop: float = 0.0  # smoothed plateau before the minimum − smoothed minimum
+    noise: float = 0.0  # std of the raw losses about the smoothed curve, up to the minimum
+
+    @property
+    def clear(self):
+        """The drop stands out of the batch-to-batch noise (``CLEAR_DROP`` times or more)."""
+        return self.drop >= CLEAR_DROP * self.noise
 
 
-def suggest(lrs, losses, samples=SAMPLES):
+STOPPED_MARK = "# stopped early"  # second header line of a .dat whose sweep stopped early
+
+
+def suggest(lrs, losses, samples=SAMPLES, stopped=False):
     """Spec §7 rule on the Bézier-smoothed (log10 lr, loss) curve (non-finite points dropped):
 
     1. loss_init = first smoothed loss; x_limit = rate at the smoothed global minimum;
@@ -83,6 +101,9 @@ def suggest(lrs, losses, samples=SAMPLES):
     3. in the LAST contiguous run of marked points, x_min = rate at its start, x_max = rate of
        the first point after it;
     4. suggested rate = (x_min + x_max)/2 (arithmetic mean).
+
+    No rate either when the smoothed minimum is the last sample of a sweep that was not
+    ``stopped`` early: the loss was still falling at the largest rate swept.
     """
     lrs = np.asarray(lrs, dtype=np.float64).reshape(-1)
     losses = np.asarray(losses, dtype=np.float64).reshape(-1)
@@ -91,17 +112,22 @@ def suggest(lrs, losses, samples=SAMPLES):
         return Suggestion(None, np.empty(0), np.empty(0))
     xs, ys = bezier_smooth(np.log10(lrs[keep]), losses[keep], samples)
     lr = 10.0 ** xs
-    x_limit = lr[int(np.argmin(ys))]
+    at_min = int(np.argmin(ys))
+    x_limit = lr[at_min]
+    before = lrs[keep] <= x_limit
+    residual = losses[keep][before] - np.interp(np.log10(lrs[keep][before]), xs, ys)
+    shape = dict(x_limit=float(x_limit), at_end=at_min == ys.size - 1,
+                 drop=float(ys[: at_min + 1].max() - ys[at_min]), noise=float(residual.std()))
     marked = np.zeros(ys.size, dtype=bool)
     marked[1:] = (ys[1:] < ys[0]) & (np.diff(ys) < 0) & (lr[1:] <= x_limit)
-    if not marked.any():
-        return Suggestion(None, lr, ys, x_limit=float(x_limit))
+    if not marked.any() or (shape["at_end"] and not stopped):
+        return Suggestion(None, lr, ys, **shape)
     end = int(np.flatnonzero(marked)[-1])
     start = end
     while start > 0 and marked[start - 1]:
         start -= 1
     x_min, x_max = float(lr[start]), float(lr[min(end + 1, lr.size - 1)])
-    return Suggestion((x_min + x_max) / 2, lr, ys, x_min, x_max, float(x_limit))
+    return Suggestion((x_min + x_max) / 2, lr, ys, x_min, x_max, **shape)
 
 
 def _diverged(losses, first, batch):
@@ -152,13 +178,14 @@ def run(net, opts, out):
             param.solver.global_lr = None
     if stopped:
         print(stopped)
+        stopped = f"{STOPPED_MARK}: {stopped}"
     done = len(recorded[0]) if recorded else 0
     print(f"Done! {done} batches of {batch_size} learned, lr from {START_LR:g} to "
           f"{rates[max(done - 1, 0)]:.4g}")
-    _write_outputs(net, out, names, recorded, rates[:max(done, 1)], batch_size)
+    _write_outputs(net, out, names, recorded, rates[:max(done, 1)], batch_size, stopped)
 
 
-def _write_outputs(net, out, names, recorded, rates, batch_size):
+def _write_outputs(net, out, names, recorded, rates, batch_size, stopped):
     from n2d2py import plots
 
     os.makedirs(out, exist_ok=True)
@@ -168,16 +195,25 @@ def _write_outputs(net, out, names, recorded, rates, batch_size):
         base = os.path.join(out, f"find_lr_{name.replace(os.sep, '_')}")
         written.append(os.path.basename(base) + ".{dat,dat.smooth,png}")
         data = np.array(rows, dtype=np.float64).reshape(-1, 2)
-        atomic_write_text(base + ".dat", "# lr loss\n" + _rows(data[:, 0], data[:, 1]))
-        s = suggest(data[:, 0], data[:, 1])
+        header = "# lr loss\n" + (f"{stopped}\n" if stopped else "")
+        atomic_write_text(base + ".dat", header + _rows(data[:, 0], data[:, 1]))
+        s = suggest(data[:, 0], data[:, 1], stopped=bool(stopped))
         atomic_write_text(base + ".dat.smooth", f"# lr loss (Bezier smoothing, {SAMPLES} samples)\n"
                           + _rows(s.lr, s.loss))
         plots.plot_find_lr(base + ".png", data[:, 0], data[:, 1], s.lr, s.loss, s.rate, name)
-        if s.rate is None:
+        if s.rate is not None:
+            print(f"Suggested learning rate for {name}: {s.rate:.4g}  ->  {key}={s.rate:.4g}")
+            if not s.clear:
+                print(f"Uncertain: the smoothed loss of {name} falls by {s.drop:.3g}, only "
+                      f"{s.drop / max(s.noise, 1e-30):.1f}x its batch-to-batch noise "
+                      f"({s.noise:.3g}); a larger -find-lr N gives a cleaner curve")
+        elif s.at_end:
+            print(f"No learning rate suggested for {name}: the smoothed loss is lowest at the "
+                  f"end of the sweep (lr {s.x_limit:.3g}), so no rise was seen (try a larger "
+                  "-find-lr N, or check that the network learns)")
+        else:
             print(f"No learning rate suggested for {name}: the smoothed loss never decreases "
                   "below its first value (try a larger -find-lr N, or check the network)")
-        else:
-            print(f"Suggested learning rate for {name}: {s.rate:.4g}  ->  {key}={s.rate:.4g}")
     plots.plot_find_lr_range(os.path.join(out, "find_lr-range.png"), rates, batch_size)
     print(f"Written in {os.path.abspath(out)}/: {', '.join(written)}, find_lr-range.png")
 

@@ -353,19 +353,21 @@ def figure_find_lr(run_dir):
         smooth = read_table(path + ".smooth") if os.path.isfile(path + ".smooth") else None
         smooth = smooth[:, :2] if smooth is not None and smooth.shape[1] >= 2 else None
         curves.append((os.path.basename(path)[len("find_lr_"):-len(".dat")], raw[:, :2], smooth,
-                       _suggested(raw)))
+                       _suggested(raw, path)))
     if not curves:
         raise Skip("the find_lr_*.dat files hold no (lr, loss) rows")
     return vf.draw_find_lr(curves)
 
 
-def _suggested(raw):
+def _suggested(raw, path):
     try:
-        from n2d2py.find_lr import suggest
+        from n2d2py.find_lr import STOPPED_MARK, suggest
     except ImportError:
         return None
     try:
-        return suggest(raw[:, 0], raw[:, 1]).rate
+        with open(path, encoding="utf-8", errors="replace") as f:
+            stopped = any(line.startswith(STOPPED_MARK) for line in f)
+        return suggest(raw[:, 0], raw[:, 1], stopped=stopped).rate
     except Exception:  # the suggestion is a bonus: a failure here must not hide the curve
         return None
 

@@ -124,6 +124,40 @@ def test_suggest_rising_only_gives_none():
     assert suggest([], []).rate is None
 
 
+def test_suggest_flags_a_curve_still_falling_at_the_end():
+    falling = 1.0 - 0.05 * (np.log10(LRS) + 6)  # no rise anywhere: the minimum is the last point
+    s = suggest(LRS, falling)
+    assert s.at_end and s.x_limit == pytest.approx(LRS[-1])
+    assert s.rate is None  # the rule would answer about half of 10
+    # a sweep stopped by divergence ends at its blow-up: there the rule's answer stands
+    stopped = suggest(LRS, falling, stopped=True)
+    assert stopped.rate == pytest.approx(by_hand(LRS, falling), rel=1e-12)
+    assert not suggest(LRS, valley(LRS)).at_end
+
+
+def test_viewer_reads_the_stopped_mark(tmp_path):
+    from n2d2py import viewer
+
+    falling = 1.0 - 0.05 * (np.log10(LRS) + 6)
+    rows = "".join(f"{a:.8g} {b:.8g}\n" for a, b in zip(LRS, falling))
+    path = tmp_path / "find_lr_t.dat"
+    raw = np.c_[LRS, falling]
+    path.write_text("# lr loss\n" + rows)
+    assert viewer._suggested(raw, str(path)) is None
+    path.write_text(f"# lr loss\n{find_lr.STOPPED_MARK}: the loss diverged\n" + rows)
+    assert viewer._suggested(raw, str(path)) == pytest.approx(by_hand(LRS, falling), rel=1e-6)
+
+
+def test_suggest_measures_drop_against_noise():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 0.02, LRS.size)
+    strong = suggest(LRS, valley(LRS) + noise)  # drop 0.8, noise 0.02
+    assert strong.clear and strong.drop == pytest.approx(0.8, abs=0.1)
+    assert strong.noise == pytest.approx(0.02, rel=0.3)
+    weak = suggest(LRS, 1.0 + 0.05 * (valley(LRS) - 1.0) + noise)  # drop 0.04, same noise
+    assert not weak.clear and weak.drop < 5 * weak.noise
+
+
 def test_suggest_ignores_non_finite_tail():
     lrs = np.r_[LRS, 20.0, 30.0, 40.0]
     losses = np.r_[valley(LRS), np.nan, np.inf, -np.inf]
