@@ -466,6 +466,8 @@ def _main(args):
     if page:
         write_html(done, page, run_dir)
     if not save and not page:
+        print(f"{len(done)} figure(s) in a window: n/→ next, p/← previous, q quits "
+              f"({', '.join(caption for _, caption, _ in done)})")
         try:
             show_interactive(done)
         except Exception as exc:  # a window that cannot open after all (e.g. a dead X server)
