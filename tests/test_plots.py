@@ -269,3 +269,21 @@ def test_log_step_plots_are_quick(tmp_path):
         start = time.perf_counter()
         call()
         assert time.perf_counter() - start < 1.5
+
+
+def test_find_lr_range_keeps_plateau_and_lows_in_view():
+    """N2D2's y range starts from the first smoothed point; when that point sits below the
+    plateau, or raw losses dip below the smoothed minimum, ours still shows them."""
+    from n2d2py.find_lr import suggest
+
+    lrs = np.logspace(-6, 1, 80)
+    u = np.log10(lrs)
+    loss = np.where(u < -2, 0.92, 0.92 - 0.1 * (u + 2))  # plateau, then a fall to lr = 10 ...
+    loss = np.where(u > -0.5, 0.77 + 0.2 * (u + 0.5), loss)  # ... and a rise after 0.3
+    loss[0] = 0.90  # a low first batch: N2D2's top (first smoothed point) cuts the plateau
+    loss[60] = 0.60  # one batch far below the smoothed curve
+    s = suggest(lrs, loss)
+    low, high = plots.find_lr_ylim(s.lr, s.loss, lrs, loss)
+    assert low < 0.60 and high > 0.92
+    assert high < 1.0  # the rise after the minimum stays clipped
+    assert plots.find_lr_ylim(s.lr[:1], s.loss[:1], lrs, loss) is None
