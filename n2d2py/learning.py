@@ -80,6 +80,7 @@ def learn(net, opts, out_dir, progress=None):
 
 def _learn_loop(net, opts, out_dir, progress, bar, shuffle_rng, log_every, total, has_validation):
     provider = net.provider
+    rate_line = None  # the latest "Learning rate after ..." line, printed at the next log step
     with _StopRequest() as stop, bar:
         while progress.seen < total:
             progress.epoch_rng = weights.rng_state(shuffle_rng)
@@ -91,13 +92,17 @@ def _learn_loop(net, opts, out_dir, progress, bar, shuffle_rng, log_every, total
                 if index < progress.batch:
                     continue  # resuming inside an epoch: these batches were learned already
                 with np.errstate(over="ignore", invalid="ignore"):  # a NaN loss is reported below
-                    loss = _step(net, x, labels, progress.seen, ids)
+                    loss, changed = _step(net, x, labels, progress.seen, ids)
+                rate_line = changed or rate_line
                 progress.batch += 1
                 progress.seen += len(labels)
                 bar.update(len(labels))
                 bar.set_postfix(success=f"{_window_success(net):.2%}", loss=f"{loss:.4f}", refresh=False)
                 if progress.seen >= progress.next_log or progress.seen >= total:
                     bar.clear()
+                    if rate_line:  # N2D2 prints it at each change; once per log step is enough
+                        print(rate_line)
+                        rate_line = None
                     _log_step(net, opts, out_dir, progress, has_validation)
                     progress.next_log += log_every
                     if opts.stop_valid and progress.stale >= opts.stop_valid:
@@ -131,7 +136,8 @@ def _log_interval(opts, provider):
 
 
 def _step(net, x, labels, seen, ids=None):
-    """One batch: forward, loss gradients of every target, backward, solver updates."""
+    """One batch: forward, loss gradients of every target, backward, solver updates. Returns
+    the loss and the solver's "Learning rate after ..." line when the rate's step changed."""
     grads, losses = net.loss_grads(net.forward(x, train=True), labels, "learning", ids)
     loss = sum(losses)
     if not math.isfinite(loss):
@@ -145,9 +151,7 @@ def _step(net, x, labels, seen, ids=None):
     for param in params:
         if param.solver.update(param, batch_size):
             param.grad[...] = 0
-    if params and params[0].solver.message:
-        tqdm.write(params[0].solver.message)
-    return loss
+    return loss, (params[0].solver.message if params else None)
 
 
 def _window_success(net):

@@ -83,7 +83,7 @@ def test_cifar10_model_learns_on_cifar_format_data(tmp_path, monkeypatch):
         return sum(net.loss_grads(net.forward(held_out[0], train=True), held_out[1])[1])
 
     before, steps, start = validation_loss(), 300, time.perf_counter()
-    losses = [learning._step(net, x, labels, 0)
+    losses = [learning._step(net, x, labels, 0)[0]
               for x, labels, _ in net.provider.random_batches(2 * steps, device.rng)]
     after = validation_loss()
     print(f"validation loss {before:.4f} -> {after:.4f}, {steps} steps in "
