@@ -93,3 +93,23 @@ def test_cifar10_model_learns_on_cifar_format_data(tmp_path, monkeypatch):
     x, labels = (np.concatenate(a) for a in list(zip(*net.provider.batches("Test")))[:2])
     accuracy = (net.forward(x)["softmax"].argmax(axis=1)[:, 0, 0] == labels).mean()
     assert accuracy >= 0.9, accuracy
+
+
+@pytest.mark.parametrize("formal, spiking", [
+    ("LeNet.ini", "LeNet_Spike.ini"),
+    ("mnist24_16c4s2_24c5s2_150_10.ini", "mnist24_16c4s2_24c5s2_150_10_Spike.ini"),
+])
+def test_spike_models_read_their_formal_models_weights(formal, spiking, no_data):
+    """Every parameter of a _Spike model is one its formal model learns, with the same shape
+    (and the same connection table), so the run folder's weights load into it."""
+    def params(name):
+        net = network.build(parse_file(MODELS / name), backend.cpu(0), load_data=False)
+        return {(cell, p.name): (p.shape, None if p.mask is None else
+                                 np.broadcast_to(np.asarray(p.mask), p.shape).tobytes())
+                for cell, c in net.cells.items() for p in c.params()}, net
+
+    learned, _ = params(formal)
+    needed, net = params(spiking)
+    assert net.spike is not None and needed
+    for key, shape in needed.items():
+        assert learned.get(key) == shape, key
