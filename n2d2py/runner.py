@@ -117,8 +117,9 @@ def _fuse(net):
 def _write_run_info(out, opts, model, seed):
     """``run.json``: which INI made this run folder, so that tools (the viewer) can rebuild it.
 
-    A run that learns (or finds no run.json) writes it; a test, find-lr or spike test of another
-    INI in the same folder (N2D2's flow for LeNet_Spike.ini) leaves the learning run's record.
+    A run that learns writes it, and so does any run where no learning run has written one; a
+    test, find-lr or spike test of another INI in a folder where one learned (N2D2's flow for
+    LeNet_Spike.ini) leaves the learning run's record.
     """
     import json
     import sys
@@ -126,10 +127,15 @@ def _write_run_info(out, opts, model, seed):
     from n2d2py import __version__, weights
 
     path = os.path.join(out, "run.json")
-    if os.path.isfile(path) and not opts.learning:
-        return
+    if not opts.learning and os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                if json.load(f).get("learned", True):
+                    return
+        except (OSError, ValueError, AttributeError):
+            pass  # unreadable: replaced below
     info = {"ini": os.path.abspath(opts.ini), "cwd": os.getcwd(), "model": model, "seed": seed,
-            "argv": sys.argv[1:], "n2d2py": __version__}
+            "argv": sys.argv[1:], "learned": bool(opts.learning), "n2d2py": __version__}
     weights.atomic_write_text(path, json.dumps(info, indent=1) + "\n")
 
 

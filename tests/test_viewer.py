@@ -150,10 +150,13 @@ def test_a_later_test_of_another_ini_keeps_the_learning_run_in_view(run, tmp_pat
     spike_target.mkdir()
     shutil.copy(target(run) / "ConfusionMatrix_test.dat", spike_target)
     assert viewer.target_dir(str(folder)) == str(folder / "softmax.Target")
-    fresh = tmp_path / "fresh"  # a folder with no run.json gets one from a test-only run
+    fresh = tmp_path / "fresh"  # a folder with no run.json gets one from a test-only run,
     runner.run(runner.Options(str(other), test=True, weights=str(folder / "weights"), out=str(fresh),
                               nb_test=50))
     assert viewer.load_info(str(fresh))["ini"] == str(other)
+    runner.run(runner.Options(learned_ini, test=True, weights=str(folder / "weights"),
+                              out=str(fresh), nb_test=50))  # which a later test-only run replaces
+    assert viewer.load_info(str(fresh))["ini"] == learned_ini
 
 
 def test_bad_run_dir_is_one_line_and_status_2(tmp_path, capsys):
