@@ -200,7 +200,8 @@ def _write_outputs(net, out, names, recorded, rates, batch_size, stopped):
         s = suggest(data[:, 0], data[:, 1], stopped=bool(stopped))
         atomic_write_text(base + ".dat.smooth", f"# lr loss (Bezier smoothing, {SAMPLES} samples)\n"
                           + _rows(s.lr, s.loss))
-        plots.plot_find_lr(base + ".png", data[:, 0], data[:, 1], s.lr, s.loss, s.rate, name)
+        plots.plot_find_lr(base + ".png", data[:, 0], data[:, 1], s.lr, s.loss, s.rate, name,
+                           clear=s.clear)
         if s.rate is not None:
             print(f"Suggested learning rate for {name}: {s.rate:.4g}  ->  {key}={s.rate:.4g}")
             if not s.clear:

@@ -273,7 +273,12 @@ def _histogram(ax, name, values):
     ax.set_title(f"{name}\n{stats}", fontsize=8)
 
 
-def plot_find_lr(path, lrs, losses, smooth_lr, smooth_loss, suggested, target):
+def find_lr_label(rate, clear=True):
+    """The legend of the suggested-rate line; an uncertain suggestion says so."""
+    return f"suggested learning rate: {rate:.4g}" + ("" if clear else " (uncertain: weak curve)")
+
+
+def plot_find_lr(path, lrs, losses, smooth_lr, smooth_loss, suggested, target, clear=True):
     """-find-lr: raw and Bézier-smoothed loss vs learning rate (log x), the suggested rate as
     a red vertical line; y range from ``find_lr_ylim``."""
     x, y = (_host(a).astype(np.float64).reshape(-1) for a in (lrs, losses))
@@ -286,8 +291,7 @@ def plot_find_lr(path, lrs, losses, smooth_lr, smooth_loss, suggested, target):
     if sx.size:
         ax.plot(sx, sy, color="tab:green", lw=2.2, label="smoothed loss (Bézier)")
     if suggested is not None:
-        ax.axvline(suggested, color="red", lw=1.5,
-                   label=f"suggested learning rate: {suggested:.4g}")
+        ax.axvline(suggested, color="red", lw=1.5, label=find_lr_label(suggested, clear))
     if keep.any():
         ax.set_xscale("log")
     limits = find_lr_ylim(sx, sy, x[keep], y[keep])

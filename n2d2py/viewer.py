@@ -353,13 +353,14 @@ def figure_find_lr(run_dir):
         smooth = read_table(path + ".smooth") if os.path.isfile(path + ".smooth") else None
         smooth = smooth[:, :2] if smooth is not None and smooth.shape[1] >= 2 else None
         curves.append((os.path.basename(path)[len("find_lr_"):-len(".dat")], raw[:, :2], smooth,
-                       _suggested(raw, path)))
+                       _suggestion(raw, path)))
     if not curves:
         raise Skip("the find_lr_*.dat files hold no (lr, loss) rows")
     return vf.draw_find_lr(curves)
 
 
-def _suggested(raw, path):
+def _suggestion(raw, path):
+    """find_lr.suggest on a .dat as -find-lr made it (None if it cannot be computed)."""
     try:
         from n2d2py.find_lr import STOPPED_MARK, suggest
     except ImportError:
@@ -367,7 +368,7 @@ def _suggested(raw, path):
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             stopped = any(line.startswith(STOPPED_MARK) for line in f)
-        return suggest(raw[:, 0], raw[:, 1], stopped=stopped).rate
+        return suggest(raw[:, 0], raw[:, 1], stopped=stopped)
     except Exception:  # the suggestion is a bonus: a failure here must not hide the curve
         return None
 

@@ -17,7 +17,8 @@ from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
 
 from n2d2py.plots import (CELL_TEXT_MAX, CMAP, _cell_text, _class_ticks, _count, _figure,
-                          _margins, _pct, _points, _stimuli_axis, _success_range, find_lr_ylim)
+                          _margins, _pct, _points, _stimuli_axis, _success_range, find_lr_label,
+                          find_lr_ylim)
 
 GALLERY_COLS = 8
 GALLERY_ROWS = 5
@@ -261,12 +262,13 @@ def draw_stimulus(x, layers, title, names=None, estimated=None, target=None, cla
 
 def draw_find_lr(curves):
     """Loss vs learning rate (log x): ``curves`` = [(name, raw (n, 2), smooth or None,
-    suggested rate or None)], one axes each."""
+    find_lr.Suggestion or None)], one axes each."""
     n = len(curves)
     fig = _figure(8.5, 4.8 * n + 0.2)
     _margins(fig, 0.85, 0.3, 0.65, 0.6, hspace=0.55)
     axes = fig.subplots(n, 1, squeeze=False).ravel()
-    for ax, (name, raw, smooth, rate) in zip(axes, curves):
+    for ax, (name, raw, smooth, suggestion) in zip(axes, curves):
+        rate = suggestion.rate if suggestion is not None else None
         keep = np.isfinite(raw).all(axis=1) & (raw[:, 0] > 0)
         ax.plot(raw[keep, 0], raw[keep, 1], "-" if keep.sum() > 200 else "o-", color="tab:blue",
                 lw=0.9, ms=2.5, alpha=0.6, label="loss per batch", gid="raw")
@@ -277,7 +279,7 @@ def draw_find_lr(curves):
             if limits:
                 ax.set_ylim(*limits)
         if rate is not None:
-            ax.axvline(rate, color="red", lw=1.4, label=f"suggested learning rate: {rate:.4g}")
+            ax.axvline(rate, color="red", lw=1.4, label=find_lr_label(rate, suggestion.clear))
         if keep.any():
             ax.set_xscale("log")
             ax.legend(loc="best", fontsize=9)

@@ -143,9 +143,9 @@ def test_viewer_reads_the_stopped_mark(tmp_path):
     path = tmp_path / "find_lr_t.dat"
     raw = np.c_[LRS, falling]
     path.write_text("# lr loss\n" + rows)
-    assert viewer._suggested(raw, str(path)) is None
+    assert viewer._suggestion(raw, str(path)).rate is None
     path.write_text(f"# lr loss\n{find_lr.STOPPED_MARK}: the loss diverged\n" + rows)
-    assert viewer._suggested(raw, str(path)) == pytest.approx(by_hand(LRS, falling), rel=1e-6)
+    assert viewer._suggestion(raw, str(path)).rate == pytest.approx(by_hand(LRS, falling), rel=1e-6)
 
 
 def test_suggest_measures_drop_against_noise():
@@ -207,3 +207,17 @@ def test_find_lr_refuses_learning(tmp_path, capsys):
     assert code == 2 and "-find-lr runs alone" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(capsys, tmp_path / "m.ini", "-find-lr", "0")
     assert code == 2
+
+
+@pytest.mark.parametrize("scale, uncertain", [(1.0, False), (0.05, True)])
+def test_viewer_legend_says_when_a_suggestion_is_uncertain(tmp_path, scale, uncertain):
+    from n2d2py import viewer
+
+    noise = np.random.default_rng(1).normal(0.0, 0.02, LRS.size)
+    loss = 1.0 + scale * (valley(LRS) - 1.0) + noise
+    (tmp_path / "find_lr_t.dat").write_text(
+        "# lr loss\n" + "".join(f"{a:.8g} {b:.8g}\n" for a, b in zip(LRS, loss)))
+    fig = viewer.figure_find_lr(str(tmp_path))
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    line = next(t for t in labels if t.startswith("suggested learning rate"))
+    assert ("uncertain" in line) == uncertain, labels
