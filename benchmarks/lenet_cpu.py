@@ -107,8 +107,9 @@ def profile(batch_size, batches):
                   f"  x{event.count // batches}")
 
 
-def torch_lenet(x, labels):
-    import numpy as np
+def torch_model():
+    """PyTorch's LeNet (full conv2 table, no biases, dropout) and its SGD, as in LeNet.ini's
+    old solver settings (rate 0.05, momentum 0.9, decay 0.0005)."""
     import torch
     from torch import nn
 
@@ -119,7 +120,15 @@ def torch_lenet(x, labels):
         nn.Linear(120, 84, bias=False), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(84, 10, bias=False),
     )
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=0.0005)
+    return model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=0.0005)
+
+
+def torch_lenet(x, labels):
+    import numpy as np
+    import torch
+    from torch import nn
+
+    model, opt = torch_model()
     xt, yt = torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(labels))
     loss_fn = nn.CrossEntropyLoss()
 
@@ -166,14 +175,7 @@ def torch_learn(batch_size, seed=1):
     test_x, test_y = rescaled(idx("t10k-images-idx3-ubyte.gz")), idx("t10k-labels-idx1-ubyte.gz")
     order = torch.randperm(len(train_x))
     learn, valid = order[:48000], order[48000:]
-    model = nn.Sequential(
-        nn.Conv2d(1, 6, 5, bias=False), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5, bias=False), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 120, 5, bias=False), nn.ReLU(), nn.Flatten(),
-        nn.Linear(120, 84, bias=False), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(84, 10, bias=False),
-    )
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=0.0005)
+    model, opt = torch_model()
     loss_fn = nn.CrossEntropyLoss()
     labels = torch.from_numpy(train_y.astype(np.int64))
     model.train()
