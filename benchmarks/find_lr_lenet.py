@@ -4,6 +4,7 @@ and the best validation score. Prints one row per seed and a summary.
 
     python benchmarks/find_lr_lenet.py                 # seeds 1-7, N = 10000
     python benchmarks/find_lr_lenet.py --seeds 1-3 -n 40000
+    python benchmarks/find_lr_lenet.py --seeds 1-8 --rates 0.05,0.11   # fixed rates, no sweep
 
 The learning runs go through the CLI exactly as a user would type them; run folders are made
 under a temporary directory and removed.
@@ -39,6 +40,29 @@ def with_rate(path, rate, out):
         f.write(text)
 
 
+def one_epoch(path, rate, seed, run):
+    """Best validation score of `-learn-epoch 1 -seed SEED` with the INI's rate set to RATE."""
+    ini = os.path.join(os.path.dirname(os.path.abspath(path)), f".find_lr_bench_{seed}.ini")
+    try:
+        with_rate(path, rate, ini)
+        out, _ = cli(ini, "-learn-epoch", "1", "-seed", str(seed), "-o", run)
+    finally:
+        os.remove(ini)
+    return float(re.findall(r"BEST validation score: ([\d.]+)%", out)[-1])
+
+
+def fixed_rates(args):
+    """One row per rate: the one-epoch validation score of each seed, and how many reach 97 %."""
+    print(f"{'rate':>6}  validation after one epoch, seeds {args.seeds[0]}-{args.seeds[-1]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for rate in args.rates:
+            scores = [one_epoch(args.ini, rate, seed, os.path.join(tmp, f"{rate}_{seed}"))
+                      for seed in args.seeds]
+            good = sum(v >= 97.0 for v in scores)
+            print(f"{rate:6.3g}  {' '.join(f'{v:.2f}' for v in scores)}  ({good}/{len(scores)} >= 97 %)",
+                  flush=True)
+
+
 def seeds_arg(text):
     if "-" in text:
         a, b = text.split("-")
@@ -51,7 +75,11 @@ def main():
     parser.add_argument("--seeds", type=seeds_arg, default=seeds_arg("1-7"))
     parser.add_argument("-n", type=int, default=10000, help="-find-lr N (stimuli)")
     parser.add_argument("--ini", default=LENET, help="model [models/LeNet.ini]")
+    parser.add_argument("--rates", type=lambda t: [float(v) for v in t.split(",")],
+                        help="skip -find-lr: one epoch at each of these fixed rates")
     args = parser.parse_args()
+    if args.rates:
+        return fixed_rates(args)
     rows = []
     print(f"{'seed':>4} {'suggested':>10} {'find-lr s':>9} {'1-epoch valid':>13}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,13 +91,7 @@ def main():
                 print(f"{seed:>4} {'none':>10} {took:9.1f}")
                 continue
             rate = float(found.group(1))
-            ini = os.path.join(os.path.dirname(os.path.abspath(args.ini)), f".find_lr_bench_{seed}.ini")
-            try:
-                with_rate(args.ini, rate, ini)
-                out, _ = cli(ini, "-learn-epoch", "1", "-seed", str(seed), "-o", run)
-            finally:
-                os.remove(ini)
-            best = float(re.findall(r"BEST validation score: ([\d.]+)%", out)[-1])
+            best = one_epoch(args.ini, rate, seed, run)
             rows.append((seed, rate, best))
             print(f"{seed:>4} {rate:10.4g} {took:9.1f} {best:12.2f}%", flush=True)
     if rows:
