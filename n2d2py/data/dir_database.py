@@ -54,6 +54,32 @@ def decode(path):
     return img
 
 
+# Leading bytes of the image formats whose signature is fixed (other formats are not checked).
+SIGNATURES = {
+    "jpg": (b"\xff\xd8\xff",), "jpeg": (b"\xff\xd8\xff",), "jpe": (b"\xff\xd8\xff",),
+    "png": (b"\x89PNG",), "bmp": (b"BM",), "dib": (b"BM",),
+    "pbm": (b"P1", b"P4"), "pgm": (b"P2", b"P5"), "ppm": (b"P3", b"P6"),
+    "tif": (b"II*\x00", b"MM\x00*"), "tiff": (b"II*\x00", b"MM\x00*"),
+    "npy": (b"\x93NUMPY",),
+}
+
+
+def unreadable(path):
+    """Why the stimulus file ``path`` cannot be read (missing, empty, not the format its
+    extension says), or None. Reads a few bytes only: a damaged body is found when decoded."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        return exc.strerror or "cannot be opened"
+    if not head:
+        return "empty file"
+    ext = os.path.splitext(str(path))[1].lower().lstrip(".")
+    if ext in SIGNATURES and not head.startswith(SIGNATURES[ext]):
+        return f"not a .{ext} file (its first bytes are {head[:4]!r})"
+    return None
+
+
 def stack_or_list(arrays):
     """One array (n, ...) when every stimulus has the same shape and type, else a list."""
     if arrays and all(a.shape == arrays[0].shape and a.dtype == arrays[0].dtype
@@ -104,6 +130,7 @@ class DIR_Database(Database):
         self.label_names = []
         self.files = []
         self.skipped = []
+        self.dropped = []  # (path, why): files found unreadable at load, left out
 
     @classmethod
     def from_section(cls, sec):
@@ -158,9 +185,24 @@ class DIR_Database(Database):
         if self.skipped and self.section is not None:
             self.section.doc.warn(f"{len(self.skipped)} file(s) skipped" + self._skipped_note(),
                                   self.section.prop("DataPath"))
+        self.warn_dropped()
         self._labels = np.asarray(labels, np.int64)
         self._images = ImageFiles(self.files, self.load_in_memory)
         return self
+
+    def warn_dropped(self):
+        """One warning for the image files left out at load because they cannot be read."""
+        if not self.dropped:
+            return
+        path, why = self.dropped[0]
+        more = f" (and {len(self.dropped) - 1} more)" if len(self.dropped) > 1 else ""
+        message = f"unreadable image {path}: {why}; stimulus dropped{more}"
+        if self.section is not None:
+            self.section.doc.warn(message, self.section.prop("Type"))
+        else:
+            import warnings
+
+            warnings.warn(message, stacklevel=2)
 
     def _partition_plain(self, rng, labels):
         """Partitioning without an INI section (direct construction in Python)."""
@@ -202,7 +244,12 @@ class DIR_Database(Database):
                 valid = keys["valid_extensions"]
                 if valid and ext not in valid:
                     continue
-                (files if ext in READABLE else self.skipped).append(path)
+                if ext not in READABLE:
+                    self.skipped.append(path)
+                elif (why := unreadable(path)) is not None:
+                    self.dropped.append((path, why))
+                else:
+                    files.append(path)
         if files:
             label = self._label_id(label_name) if label_depth >= 0 else -1
             for path in sorted(files):
