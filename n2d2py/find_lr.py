@@ -156,7 +156,7 @@ def run(net, opts, out):
         with bar, np.errstate(over="ignore", invalid="ignore"):
             for b, (x, labels, _) in enumerate(stream):
                 lr = float(rates[b])
-                grads, losses = net.loss_grads(net.forward(x, train=True), labels)
+                grads, losses = net.loss_grads(net.forward(x, train=True, labels=labels), labels)
                 first = first or losses
                 reason = _diverged(losses, first, b)
                 if reason:

@@ -60,12 +60,23 @@ class Network:
         for p in self.params():
             p.initialize(self.device)
 
-    def forward(self, x, train=False):
-        """Run all cells; returns {cell name: output}."""
+    def forward(self, x, train=False, labels=None):
+        """Run all cells; returns {cell name: output}. ``labels`` (learning) are handed first
+        to the cells that read their target before the forward pass (TargetBias)."""
+        if labels is not None:
+            self.provide_targets(labels)
+        self.last_input = x  # the target of DataAsTarget targets
         outputs = {self.input_name: x}
         for name, cell in self.cells.items():
             outputs[name] = cell.forward([outputs[p.name] for p in cell.inputs], train)
         return outputs
+
+    def provide_targets(self, labels):
+        """Target values (N, C, H, W) of ``labels`` to each cell with ``set_marks``."""
+        for _, cell_name, target in self.targets:
+            cell = self.cells[cell_name]
+            if hasattr(cell, "set_marks"):
+                cell.set_marks(self.device.asarray(target.target_values(labels, cell.out_shape)))
 
     def backward(self, grads):
         """Back-propagate ``grads`` ({cell name: dL/doutput}), accumulating param grads."""
@@ -84,6 +95,11 @@ class Network:
         grads, losses = {}, []
         for _, cell_name, target in self.targets:
             y = outputs[cell_name]
+            if getattr(self.cells[cell_name], "takes_no_loss", False):
+                if score_set is not None:
+                    target.process(score_set, y, labels, ids)
+                losses.append(0.0)
+                continue
             dy, loss = target.loss_grad(y, labels)
             if score_set is not None:
                 target.process(score_set, y, labels, ids)
@@ -139,6 +155,9 @@ def build(doc, device, load_data=True):
     report_unused(doc, {name: cell.section.config.names for name, cell in cells.items()})
     net = Network(doc, device, provider, database, cells, targets)
     net.spike = spike
+    for _, _, target in targets:
+        if hasattr(target, "bind"):  # targets that read the network's input (DataAsTarget)
+            target.bind(net)
     return net
 
 
@@ -263,6 +282,9 @@ def _targets_of(doc, cells, provider):
                 cell = cells[name]
                 target = cls.from_section(sec, name, cell.out_shape[0], provider.label_names)
                 found.append((section, name, target))
+    # Targets that only mark the target class for their cell (TargetBias) go last, so that the
+    # first target, whose score picks the best weights, is one that learns (spec §8.2).
+    found.sort(key=lambda item: getattr(cells[item[1]], "takes_no_loss", False))
     if not found:
         raise N2D2PyError(
             "missing target: no [<layer>.Target] section names a layer "

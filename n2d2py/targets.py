@@ -235,6 +235,10 @@ class TargetScore:
 
     @classmethod
     def from_section(cls, sec, cell_name, nb_outputs, label_names):
+        if sec.get_bool("DataAsTarget", False):  # the input is the target (an auto-encoder)
+            from n2d2py.data_as_target import DataAsTarget
+
+            return DataAsTarget.from_section(sec, cell_name, nb_outputs)
         labels = list(label_names or ())
         nb_targets = nb_outputs if nb_outputs > 1 else 2
         top_n = sec.get_uint("TopN", 1)
@@ -294,6 +298,15 @@ class TargetScore:
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         uniq, inverse = np.unique(labels, return_inverse=True)
         return np.array([self.output_of(int(l)) for l in uniq], dtype=np.int64)[inverse]
+
+    def target_values(self, labels, shape):
+        """(N,) + ``shape`` float32: TargetValue at each stimulus's output, DefaultValue
+        elsewhere (all DefaultValue where the label is ignored)."""
+        t = self.targets_of(labels)
+        values = np.full((len(t), shape[0]) + tuple(shape[1:]), self.default_value, np.float32)
+        rows = np.nonzero(t >= 0)[0]
+        values[rows, t[rows]] = self.target_value
+        return values
 
     def loss_grad(self, y, labels):
         """(dy, loss): dy = output − target (0 on ignored rows), loss = Σ(target − output)²/B."""

@@ -2,3 +2,4 @@
 
 from n2d2py.cells import batchnorm, conv, deconv, dropout, elemwise, fc, lrn, padding  # noqa: F401
 from n2d2py.cells import pool, reshape, resize, softmax, transpose  # noqa: F401
+from n2d2py.cells import normalize, target_bias  # noqa: F401

@@ -13,11 +13,12 @@ class FcCell(Cell):
     """y = W·flatten(x) + b; several inputs are flattened then concatenated."""
 
     def __init__(self, name, inputs, device, nb_outputs, weights_filler=None, bias_filler=None,
-                 no_bias=False, activation=None, back_propagate=True):
+                 no_bias=False, activation=None, back_propagate=True, normalize=False):
         super().__init__(name, inputs, (nb_outputs, 1, 1), device, activation)
         self.sizes = [int(np.prod(p.shape)) for p in inputs]
         total = sum(self.sizes)
         self.back_propagate = back_propagate
+        self.normalize = normalize  # Normalize=1: unit-norm weight rows, rescaled at each forward
         self.weights = Param(
             "weights", (nb_outputs, total), weights_filler or NormalFiller(0.0, 0.05), "Weights",
             total, nb_outputs,
@@ -36,8 +37,6 @@ class FcCell(Cell):
         back_propagate = cfg.get_bool("BackPropagate", True)
         if cfg.get_float("DropConnect", 1.0) != 1.0:
             raise cfg.error("DropConnect", "DropConnect other than 1.0 is not supported yet")
-        if cfg.get_bool("Normalize", False):
-            raise cfg.error("Normalize", "Normalize=1 is not supported yet")
         export_format = cfg.get_str("WeightsExportFormat", "OC")
         if export_format != "OC":
             message = f"'{export_format}' is not supported yet (only OC)"
@@ -45,12 +44,16 @@ class FcCell(Cell):
         return cls(
             sec.name, inputs, device, nb_outputs, make_filler(sec, "WeightsFiller"),
             make_filler(sec, "BiasFiller"), no_bias, make_activation(sec), back_propagate,
+            cfg.get_bool("Normalize", False),
         )
 
     def params(self):
         return [self.weights] if self.bias is None else [self.weights, self.bias]
 
     def _forward(self, xs, train):
+        if self.normalize:  # N2D2 rescales the stored weights in place, then uses them as is
+            w = self.weights.data
+            w /= self.xp.sqrt((w * w).sum(axis=1, keepdims=True) + w.dtype.type(1e-6))
         flat = [x.reshape(x.shape[0], -1) for x in xs]
         self._x = flat[0] if len(flat) == 1 else self.xp.concatenate(flat, axis=1)
         y = self._x @ self.weights.data.T

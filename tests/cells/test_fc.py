@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from harness import build, check_gradients
 
 from n2d2py.cells.fc import FcCell
@@ -52,9 +53,33 @@ def test_back_propagate_zero_and_activation():
 
 @pytest.mark.parametrize(
     "config, message",
-    [("DropConnect=0.5", "DropConnect other than 1.0"), ("Normalize=1", "Normalize=1"),
-     ("WeightsExportFormat=CO", "only OC")],
+    [("DropConnect=0.5", "DropConnect other than 1.0"), ("WeightsExportFormat=CO", "only OC")],
 )
 def test_unsupported_config(config, message):
     with pytest.raises(N2D2PyError, match=message):
         build(FcCell, FC.format("", config), "fc", [(4, 1, 1)], ["cfg"])
+
+
+def test_normalize_rescales_weight_rows_before_each_forward():
+    """Normalize=1 (AM-Softmax's fc2): each output's weights are set to unit L2 norm in place
+    (÷ sqrt(Σw² + 1e-6)) before the product; with NoBias the outputs are cosines."""
+    cell = build(FcCell, FC.format("", "Normalize=1\nNoBias=1"), "fc", [(4, 1, 1)], ["cfg"])
+    w = np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32) * 3
+    cell.weights.data[...] = w
+    x = np.random.default_rng(4).standard_normal((2, 4, 1, 1)).astype(np.float32)
+    y = cell.forward([x]).reshape(2, 5)
+    unit = w / np.sqrt((w * w).sum(axis=1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(cell.weights.data, unit, rtol=1e-6)
+    ref = torch.nn.functional.linear(torch.tensor(x.reshape(2, 4)),
+                                     torch.nn.functional.normalize(torch.tensor(w), dim=1))
+    np.testing.assert_allclose(y, ref.numpy(), rtol=1e-5, atol=1e-6)
+    xn = x.reshape(2, 4) / np.linalg.norm(x.reshape(2, 4), axis=1, keepdims=True)
+    assert np.abs(cell.forward([xn.reshape(2, 4, 1, 1)])).max() <= 1 + 1e-6  # cosines
+    # backward sees the stored (already unit) weights as plain weights, as N2D2: the input
+    # gradient by finite differences, the weight gradient is dy^T x
+    check_gradients(cell, [x.astype(np.float64)], skip_params=("weights",))
+    cell.zero_grad()
+    dy = np.ones((2, 5, 1, 1))
+    cell.forward([x.astype(np.float64)])
+    cell.backward(dy)
+    np.testing.assert_allclose(cell.weights.grad, dy.reshape(2, 5).T @ x.reshape(2, 4), 1e-12)

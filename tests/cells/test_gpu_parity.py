@@ -12,6 +12,7 @@ from n2d2py.cells.dropout import DropoutCell
 from n2d2py.cells.elemwise import ElemWiseCell
 from n2d2py.cells.fc import FcCell
 from n2d2py.cells.lrn import LRNCell
+from n2d2py.cells.normalize import NormalizeCell
 from n2d2py.cells.padding import PaddingCell
 from n2d2py.cells.pool import PoolCell
 from n2d2py.cells.resize import ResizeCell
@@ -36,6 +37,7 @@ CASES = [
     (BatchNormCell, "[c]\nNbOutputs=4\nActivationFunction=Rectifier\n", [(4, 5, 5)], None),
     (DeconvCell, "[c]\nKernelDims=3 3\nNbOutputs=3\nStride=2\nPadding=1\n", [(4, 5, 5)], None),
     (LRNCell, "[c]\nNbOutputs=6\n", [(6, 4, 4)], None),
+    (NormalizeCell, "[c]\nNbOutputs=6\nNorm=L2\n", [(6, 3, 3)], None),
     (ResizeCell, "[c]\nNbOutputs=3\nOutputWidth=7\nOutputHeight=5\nMode=Bilinear\n", [(3, 4, 4)], None),
     (PaddingCell, "[c]\nNbOutputs=3\nTopPadding=1\nBottomPadding=2\nLeftPadding=-1\nRightPadding=1\n",
      [(3, 4, 4)], None),

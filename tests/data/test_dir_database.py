@@ -142,7 +142,13 @@ def test_errors_name_the_key_and_folder(tmp_path, monkeypatch):
         make_tree(tmp_path / "t")
         database(f"DataPath={tmp_path}/t\nLearn=0.8\nValidation=0.3").load(
             np.random.default_rng(0))
-    (tmp_path / "t" / "cat" / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "t" / "cat" / "notapng.png").write_bytes(b"not a png")
+    db = database(f"DataPath={tmp_path}/t\nLearn=1.0").load(np.random.default_rng(0))
+    assert db.dropped == [(str(tmp_path / "t" / "cat" / "notapng.png"),
+                           "not a .png file (its first bytes are b'not ')")]
+    assert not any(f.endswith("notapng.png") for f in db.files)  # left out at load
+    # a file that starts like a PNG but is damaged further on fails when decoded, by name
+    (tmp_path / "t" / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
     db = database(f"DataPath={tmp_path}/t\nLearn=1.0").load(np.random.default_rng(0))
     with pytest.raises(N2D2PyError, match="cannot decode") as info:
         for set_name in ("Learn", "Validation", "Test"):
