@@ -6,7 +6,8 @@
     <LabelPath>                   the synset folder names, whitespace separated, in label order
 
 ``DataPath`` defaults to ``$N2D2_DATA/ILSVRC2012`` and ``LabelPath`` to
-``$N2D2_DATA/ILSVRC2012/synsets.txt``. Label *i* is the *i*-th synset (``BackgroundClass=1``
+``$N2D2_DATA/ILSVRC2012/synsets.txt`` (or, when that file does not exist, ``synsets.txt``
+in ``DataPath``). Label *i* is the *i*-th synset (``BackgroundClass=1``
 first adds a label ``background`` with id 0 and shifts the others by one), so a ``val.txt``
 index k names label k (+1). The train images are split into Learn (the first, or with
 ``RandomPartitioning=1`` randomly drawn, half-up ``Learn``·N) and Test (the rest); the
@@ -104,8 +105,11 @@ class ILSVRC2012_Database(DIR_Database):
                             "synset; a DefaultLabel would shift the labels that val.txt names")
         for key in ("ROIsMargin", "DataFileLabel", "CompositeLabel"):
             sec.get_str(key, "")  # base Database keys about ROIs: no ROIs here
-        db = cls(_data_path(sec, DEFAULT_DIR),
-                 _data_path(sec, f"{DEFAULT_DIR}/synsets.txt", key="LabelPath"),
+        data_path = _data_path(sec, DEFAULT_DIR)
+        label_path = _data_path(sec, f"{DEFAULT_DIR}/synsets.txt", key="LabelPath")
+        if not sec.has("LabelPath") and not label_path.is_file():
+            label_path = data_path / "synsets.txt"  # beside the data when N2D2's default is absent
+        db = cls(data_path, label_path,
                  learn, sec.get_bool("UseValidationForTest", True),
                  sec.get_bool("BackgroundClass", False),
                  sec.get_bool("RandomPartitioning", True),
