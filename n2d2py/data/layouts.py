@@ -1,8 +1,8 @@
 """Tiny synthetic data sets in the on-disk layouts N2D2's drivers read (ImageNet, GTSRB).
 
 For tests, the survey of N2D2's model files (``benchmarks/n2d2_model_files.py``) and
-trying a model without the real data. Class k's images are noise around a colour of its
-own, so a network can tell the classes apart after a few steps.
+trying a model without the real data. Class k's images are noise around a colour and a
+brightness of its own (told apart in gray too), so a network can tell the classes apart after a few steps.
 """
 
 from pathlib import Path
@@ -12,9 +12,9 @@ import numpy as np
 
 
 def _image(rng, k, n_classes, size):
-    hue = np.array([(37 * k) % 180, 200, 200], np.uint8).reshape(1, 1, 3)
-    bgr = cv2.cvtColor(hue, cv2.COLOR_HSV2BGR).astype(np.int16)
-    noise = rng.integers(-40, 41, size + (3,))
+    hsv = np.array([(37 * k) % 180, 200, 70 + (53 * k) % 180], np.uint8).reshape(1, 1, 3)
+    bgr = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR).astype(np.int16)  # hue and brightness differ
+    noise = rng.integers(-25, 26, size + (3,))
     return np.clip(bgr + noise, 0, 255).astype(np.uint8)
 
 
