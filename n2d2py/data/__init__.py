@@ -11,6 +11,7 @@ from n2d2py.data import (  # noqa: F401
     dir_database,
     gtsrb,
     ilsvrc2012,
+    refused,
     provider,
     transformations,
 )
