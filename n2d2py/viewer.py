@@ -21,6 +21,7 @@ import sys
 import numpy as np
 
 from n2d2py import viewer_figures as vf
+from n2d2py.plots import draw_confusion
 from n2d2py.viewer_figures import display_problem, save_pages, show_interactive, write_html
 
 SETS = {"learning": "Learn", "validation": "Validation", "test": "Test"}
@@ -263,7 +264,7 @@ def figure_confusion(run_dir, set_name="test", target=None):
     matrix = read_confusion(path)
     names = read_names(folder, set_name, len(matrix))
     when = {"learning": " (the last -log interval)", "validation": " (the last validation pass)"}
-    return vf.draw_confusion(matrix, names, f"{os.path.basename(folder)}: {set_name} set"
+    return draw_confusion(matrix, names, f"{os.path.basename(folder)}: {set_name} set"
                              f"{when.get(set_name, '')}")
 
 

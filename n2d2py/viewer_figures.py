@@ -14,11 +14,10 @@ import sys
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
+from matplotlib.colors import Normalize, TwoSlopeNorm
 
-from n2d2py.plots import (CELL_TEXT_MAX, CMAP, _cell_text, _class_ticks, _count, _figure,
-                          _margins, _pct, _points, _stimuli_axis, _success_range, find_lr_label,
-                          find_lr_ylim)
+from n2d2py.plots import (_figure, _margins, _points, _stimuli_axis, _success_range,
+                          find_lr_label, find_lr_ylim)
 
 GALLERY_COLS = 8
 GALLERY_ROWS = 5
@@ -64,55 +63,6 @@ def draw_curves(learning, validation, test_rate, title, metric=None):
 
 
 # -- confusion matrix ---------------------------------------------------------------------------
-
-
-def draw_confusion(matrix, names, title):
-    """Counts (log colour above 10) and row-normalised % side by side, with class names."""
-    m = np.asarray(matrix, dtype=np.float64)
-    n = m.shape[0]
-    rows = m.sum(axis=1, keepdims=True)
-    pct = np.divide(100 * m, rows, out=np.zeros_like(m), where=rows > 0)
-    ticks = np.arange(0, n, max(1, math.ceil(n / 60)))
-    labels = [str(names[i]) for i in ticks]
-    side = min(max(4.6, 0.42 * n), 11.0)
-    tick_size = min(10.0, max(5.5, side * 72 / max(len(ticks), 1) * 0.5))
-    longest = max((len(s) for s in labels), default=1)
-    rotate = longest > 3
-    label_w = 0.15 + longest * tick_size * 0.6 / 72
-    left, bottom, top, gap = 0.55 + label_w, 0.55 + (0.7 * label_w if rotate else 0.2), 0.95, 1.4
-    width = 2 * (left + side + gap)
-    fig = _figure(width, bottom + side + top)
-    w, h = fig.get_size_inches()
-    top_count = max(float(m.max()) if m.size else 1.0, 1.0)
-    log = top_count > 10
-    panels = (
-        (m, LogNorm(1, top_count) if log else Normalize(0, top_count), "stimuli (count)",
-         "count (log scale)" if log else "count", _count),
-        (pct, Normalize(0, 100), "% of each target row (recall on the diagonal)",
-         "% of target row", _pct),
-    )
-    cmap = colormaps[CMAP].with_extremes(bad="white", under="white")
-    for k, (values, norm, panel_title, bar_label, fmt) in enumerate(panels):
-        x0 = k * (left + side + gap) + left
-        ax = fig.add_axes((x0 / w, bottom / h, side / w, side / h))
-        shown = np.ma.masked_less_equal(values, 0) if k else values  # LogNorm hides zeros
-        image = ax.imshow(shown, cmap=cmap, norm=norm, interpolation="nearest", aspect="auto")
-        image.set_gid("counts" if k == 0 else "percent")
-        ax.set_title(panel_title, fontsize=10.5)
-        cax = fig.add_axes(((x0 + side + 0.12) / w, bottom / h, 0.17 / w, side / h))
-        fig.colorbar(image, cax=cax, label=bar_label).minorticks_off()
-        _class_ticks(ax, labels, ticks, tick_size, rotate)
-        if n <= CELL_TEXT_MAX:
-            texts = np.array([[fmt(v) for v in r] for r in values], dtype=object)
-            widest = max((len(t) for t in texts.ravel()), default=1)
-            size = min(10.0, side * 72 / max(n, 1) / (0.62 * widest + 0.6))
-            if size >= 4.5:
-                _cell_text(ax, np.where(values > 0, values, np.nan), texts, norm, size)
-    total, correct = float(m.sum()), float(np.trace(m))
-    rate = (f" — recognition rate {100 * correct / total:.2f} % ({int(correct):,}/{int(total):,})"
-            if total else " — no stimuli")
-    fig.suptitle(title + rate, fontsize=12, y=1 - 0.15 / h, va="top")
-    return fig
 
 
 # -- stimuli ------------------------------------------------------------------------------------
