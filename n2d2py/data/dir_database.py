@@ -80,6 +80,19 @@ def unreadable(path):
     return None
 
 
+_CHECKER = []
+
+
+def _checker():
+    """The thread pool that checks file headers (created on first use, then kept)."""
+    if not _CHECKER:
+        import concurrent.futures
+
+        _CHECKER.append(concurrent.futures.ThreadPoolExecutor(
+            min(32, 4 * (os.cpu_count() or 1)), thread_name_prefix="n2d2py-check"))
+    return _CHECKER[0]
+
+
 def stack_or_list(arrays):
     """One array (n, ...) when every stimulus has the same shape and type, else a list."""
     if arrays and all(a.shape == arrays[0].shape and a.dtype == arrays[0].dtype
@@ -244,12 +257,8 @@ class DIR_Database(Database):
                 valid = keys["valid_extensions"]
                 if valid and ext not in valid:
                     continue
-                if ext not in READABLE:
-                    self.skipped.append(path)
-                elif (why := unreadable(path)) is not None:
-                    self.dropped.append((path, why))
-                else:
-                    files.append(path)
+                (files if ext in READABLE else self.skipped).append(path)
+        files = self._readable(files)
         if files:
             label = self._label_id(label_name) if label_depth >= 0 else -1
             for path in sorted(files):
@@ -263,6 +272,16 @@ class DIR_Database(Database):
                 self._walk(sub, keys, depth - 1, name, label_depth - 1, labels)
             else:
                 self._walk(sub, keys, depth - 1, label_name, label_depth, labels)
+
+    def _readable(self, paths):
+        """``paths`` less those whose first bytes show they cannot be read (recorded in
+        ``dropped``); checked by threads, the work being file opens."""
+        if len(paths) < 64:
+            whys = [unreadable(p) for p in paths]
+        else:
+            whys = list(_checker().map(unreadable, paths, chunksize=64))
+        self.dropped += [(p, why) for p, why in zip(paths, whys) if why is not None]
+        return [p for p, why in zip(paths, whys) if why is None]
 
     def _label_id(self, name):
         if name not in self._label_ids:

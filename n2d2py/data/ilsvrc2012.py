@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from n2d2py.data.databases import _data_path, data_root, root_note
 from n2d2py.data.dir_database import UNSUPPORTED, DIR_Database, ImageFiles, unreadable
@@ -145,7 +146,9 @@ class ILSVRC2012_Database(DIR_Database):
         train = self.data_path / "train"
         self._exists(train, "DataPath", "train/ folder", folder=True)
         keys = {"ignore_masks": [], "valid_extensions": []}
-        for synset, number in synsets:
+        bar = tqdm(synsets, unit="synset", desc="Loading ILSVRC2012", leave=False,
+                   dynamic_ncols=True, mininterval=0.5, disable=len(synsets) < 50)
+        for synset, number in bar:
             folder = train / synset
             if not folder.is_dir():
                 raise self.error(f"synset {synset} (line {number} of {self.label_path}) has "
