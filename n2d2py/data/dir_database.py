@@ -211,7 +211,7 @@ class DIR_Database(Database):
         more = f" (and {len(self.dropped) - 1} more)" if len(self.dropped) > 1 else ""
         message = f"unreadable image {path}: {why}; stimulus dropped{more}"
         if self.section is not None:
-            self.section.doc.warn(message, self.section.prop("Type"))
+            self.section.doc.warn(message, section=self.section.name)
         else:
             import warnings
 

@@ -207,7 +207,7 @@ class ILSVRC2012_Database(DIR_Database):
                          + (" ..." if len(self.extra_folders) > 5 else ""))
         for note in notes:
             if doc is not None:
-                doc.warn(note, self.section.prop("Type"))
+                doc.warn(note, section=self.section.name)
         self.warn_dropped()
 
     def display_names(self, path):

@@ -19,7 +19,7 @@ class Refused(Database):
 
     @classmethod
     def from_section(cls, sec):
-        raise sec.error("Type", f"{cls.type_name} is not supported yet: {WHY[cls.type_name]}")
+        raise sec.error(None, f"Type={cls.type_name} is not supported yet: {WHY[cls.type_name]}")
 
     def load(self, rng):
         raise NotImplementedError(WHY[self.type_name])

@@ -13,4 +13,4 @@ def test_n_mnist_is_refused_by_name(tmp_path, capsys):
     err = capsys.readouterr().err
     assert info.value.code == 2 and "Traceback" not in err
     [line] = [l for l in err.splitlines() if l.startswith("error:")]
-    assert "n.ini:2: [database] Type: N_MNIST_Database is not supported yet" in line
+    assert "n.ini:1: [database] Type=N_MNIST_Database is not supported yet" in line
