@@ -138,7 +138,8 @@ def _log_interval(opts, provider):
 def _step(net, x, labels, seen, ids=None):
     """One batch: forward, loss gradients of every target, backward, solver updates. Returns
     the loss and the solver's "Learning rate after ..." line when the rate's step changed."""
-    grads, losses = net.loss_grads(net.forward(x, train=True, labels=labels), labels, "learning", ids)
+    outputs = net.forward(x, train=True, labels=labels)
+    grads, losses = net.loss_grads(outputs, labels, "learning", ids)
     loss = sum(losses)
     if not math.isfinite(loss):
         raise N2D2PyError(

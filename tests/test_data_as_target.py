@@ -88,7 +88,8 @@ def test_through_the_network_score_and_confusion():
     assert scores.success_rate() == pytest.approx(mse.mean(), rel=1e-6)
     expected = np.zeros((4, 4), np.int64)
     for tv, ev in zip(x.reshape(-1), y.reshape(-1)):
-        expected[min(max(int(n2d2_round(3 * tv)), 0), 3), min(max(int(n2d2_round(3 * ev)), 0), 3)] += 1
+        bin_t, bin_e = (min(max(int(n2d2_round(3 * v)), 0), 3) for v in (tv, ev))
+        expected[bin_t, bin_e] += 1
     np.testing.assert_array_equal(scores.matrix, expected)
     assert target.output_names() == ["0", "0.333", "0.667", "1"]
 

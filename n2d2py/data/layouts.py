@@ -2,7 +2,8 @@
 
 For tests, the survey of N2D2's model files (``benchmarks/n2d2_model_files.py``) and
 trying a model without the real data. Class k's images are noise around a colour and a
-brightness of its own (told apart in gray too), so a network can tell the classes apart after a few steps.
+brightness of its own (told apart in gray too), so a network can tell the classes apart
+after a few steps.
 """
 
 from pathlib import Path
