@@ -34,6 +34,8 @@ from n2d2py.errors import N2D2PyError
 from n2d2py.registry import DATABASES
 
 DEFAULT_DIR = "ILSVRC2012"
+NOT_KEYS = ("Validation", "Test", "Depth", "LabelName", "LabelDepth", "ValidExtensions",
+            "IgnoreMasks", "PerLabelPartitioning", "EquivLabelPartitioning", "LoadMore")
 
 
 def read_synsets(path):
@@ -101,6 +103,10 @@ class ILSVRC2012_Database(DIR_Database):
         for key, what in UNSUPPORTED.items():
             if sec.get_str(key, ""):
                 raise sec.error(key, f"{what} is not supported by n2d2py yet")
+        for key in NOT_KEYS:  # DIR_Database keys: N2D2 stops at them here ("Unknown parameter")
+            if sec.has(key):
+                raise sec.error(key, f"is not a key of ILSVRC2012_Database (N2D2 rejects it "
+                                "too): Learn splits train/, val/ gives Validation and Test")
         if sec.get_str("DefaultLabel", ""):
             raise sec.error("DefaultLabel", "ILSVRC2012_Database labels every image by its "
                             "synset; a DefaultLabel would shift the labels that val.txt names")

@@ -91,6 +91,8 @@ def test_errors_name_the_synset_file_and_line(tmp_path):
             np.random.default_rng(0))
     with pytest.raises(N2D2PyError, match="DefaultLabel"):
         database(base + "DefaultLabel=bg")
+    with pytest.raises(N2D2PyError, match="Validation: is not a key of ILSVRC2012_Database"):
+        database(base + "Validation=0.1")
 
 
 def test_unreadable_images_are_dropped_with_one_warning_and_empty_synsets_kept(tmp_path):
