@@ -11,6 +11,7 @@ import click
 
 from n2d2py import __version__
 from n2d2py.errors import N2D2PyError
+from n2d2py.unsupported import N2D2_OPTIONS
 
 # N2D2 options that n2d2py does not implement yet: accepted by name, refused clearly.
 NOT_YET = {
@@ -29,6 +30,7 @@ NOT_YET = {
     "-test-id": "testing one stimulus by id",
     "-multidev": "multi-GPU runs",
 }
+NOT_YET.update(N2D2_OPTIONS)  # the other N2D2 options n2d2py lacks (n2d2py/unsupported.py)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -58,6 +58,10 @@ def run(opts):
     print_summary(net, model)
     if opts.dry_run:
         return net
+    if opts.test:  # a model whose spike test cannot run is told so before any learning
+        from n2d2py import unsupported
+
+        unsupported.refuse_untranscodable(net)
     from n2d2py import evaluation, learning, targets, weights
 
     if opts.valid_metric not in targets.METRICS:
