@@ -6,9 +6,9 @@ TRANSCODERS, ``n2d2py.spike``) is imported.
 
 One contract per kind: each registry names the base class (or Protocol) its entries are, where
 that contract is written (beside the entries), and the members an entry must define itself.
-``register`` refuses an entry that breaks it, when its module is imported, so a new entry
-cannot half-join a kind; ``tests/test_conformance.py`` then runs every entry through the
-public path it serves (the CLI), and fails for a registered name that has no case there.
+``register`` records what an entry lacks of it (``violations``); ``tests/test_conformance.py``
+fails on any, then runs every entry through the public path it serves (the CLI), and fails
+for a registered name that has no case there.
 """
 
 import difflib
@@ -28,6 +28,7 @@ class Registry:
         self.kind = kind
         self.contract_path = contract
         self.required = tuple(required)
+        self.violations = []  # contract problems of registered entries (tests/test_conformance.py)
         self._items = {}
 
     @property
@@ -35,8 +36,8 @@ class Registry:
         module, _, name = self.contract_path.partition(":")
         return getattr(importlib.import_module(module), name)
 
-    def check_contract(self, obj, name):
-        """Raise TypeError when ``obj`` (registered as ``name``) breaks the kind's contract."""
+    def contract_problem(self, obj, name):
+        """What ``obj`` (registered as ``name``) lacks of the kind's contract, or None."""
         base = self.contract
         what = f"{self.kind} '{name}' ({getattr(obj, '__qualname__', obj)!s})"
         where = f"(contract: {self.contract_path})"
@@ -44,19 +45,22 @@ class Registry:
             has = lambda member: hasattr(obj, member)  # noqa: E731
         else:
             if not (isinstance(obj, type) and issubclass(obj, base)):
-                raise TypeError(f"{what} must subclass {base.__name__} {where}")
+                return f"{what} must subclass {base.__name__} {where}"
             own = obj.__mro__[: obj.__mro__.index(base)]
             has = lambda member: any(member in k.__dict__ for k in own)  # noqa: E731
         # "a|b": either member will do
         missing = [m for m in self.required if not any(has(a) for a in m.split("|"))]
         if missing:
-            raise TypeError(f"{what} does not define {', '.join(missing)} {where}")
+            return f"{what} does not define {', '.join(missing)} {where}"
+        return None
 
     def register(self, *names):
         """Class decorator: register under every given name (the first one is canonical)."""
 
         def deco(obj):
-            self.check_contract(obj, names[0])
+            problem = self.contract_problem(obj, names[0])
+            if problem:  # kept, not raised: the conformance test fails on it, imports go on
+                self.violations.append(problem)
             for name in names:
                 if name in self._items:
                     raise RuntimeError(f"{self.kind} '{name}' registered twice")

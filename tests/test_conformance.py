@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import n2d2py.network  # noqa: F401  (fills the registries)
+import n2d2py.solvers
 import n2d2py.spike  # noqa: F401  (fills STIMULI and TRANSCODERS)
 from n2d2py import cli, registry, runner, weights
 from n2d2py.data.cifar import write_batch
@@ -46,6 +47,38 @@ def assert_cases(kind, cases, what):
     assert not missing, (
         f"registry.{kind} has no conformance case for {', '.join(missing)}: add "
         f"{what} to tests/test_conformance.py")
+
+
+KINDS = ("CELLS", "ACTIVATIONS", "FILLERS", "SOLVERS", "LR_POLICIES", "DATABASES",
+         "TRANSFORMATIONS", "TARGETS", "STIMULI", "TRANSCODERS")
+
+
+def test_every_entry_follows_the_contract_of_its_kind():
+    problems = [p for kind in KINDS for p in getattr(registry, kind).violations]
+    assert not problems, "\n".join(problems)
+
+
+def test_a_broken_entry_is_reported():
+    reg = registry.Registry("solver", "n2d2py.solvers:Solver", ("from_section", "step"))
+
+    class NoStep(n2d2py.solvers.Solver):
+        @classmethod
+        def from_section(cls, view):
+            return cls()
+
+    class NotASolver:
+        pass
+
+    reg.register("NoStep")(NoStep)
+    reg.register("NotASolver")(NotASolver)
+    assert reg.violations == [
+        "solver 'NoStep' (test_a_broken_entry_is_reported.<locals>.NoStep) does not define step "
+        "(contract: n2d2py.solvers:Solver)",
+        "solver 'NotASolver' (test_a_broken_entry_is_reported.<locals>.NotASolver) must subclass "
+        "Solver (contract: n2d2py.solvers:Solver)"]
+    policies = registry.Registry("policy", "n2d2py.solvers:LRPolicy", ("__call__", "step_based"))
+    policies.register("bare")(lambda base, n, spu, p: base)
+    assert "does not define step_based" in policies.violations[0]
 
 
 # -- data fixtures -------------------------------------------------------------------------------
