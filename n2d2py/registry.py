@@ -11,11 +11,10 @@ fails on any, then runs every entry through the public path it serves (the CLI),
 for a registered name that has no case there.
 """
 
-import difflib
 import importlib
 from typing import Protocol
 
-from n2d2py.errors import N2D2PyError
+from n2d2py.errors import N2D2PyError, did_you_mean
 
 
 class Registry:
@@ -77,8 +76,7 @@ class Registry:
             return self._items[name]
         except KeyError:
             pass
-        close = difflib.get_close_matches(name, self._items, n=1, cutoff=0.5)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, self._items, cutoff=0.5)
         message = f"unknown {self.kind} '{name}'{hint} (known: {', '.join(self.names())})"
         if where is not None:
             raise N2D2PyError(message, where.file, where.line, where.section, where.key)

@@ -10,7 +10,7 @@ import abc
 import math
 from typing import Protocol
 
-from n2d2py.backend import array_module
+from n2d2py.backend import array_module, to_host
 from n2d2py.ini.section import Section
 from n2d2py.registry import LR_POLICIES, SOLVERS
 
@@ -125,12 +125,6 @@ def _count(view, key, default):
     if value != int(value):
         view.doc.warn(f"{value:g} is not an integer; using {int(value)}", view.prop(key))
     return int(value)
-
-
-def _to_host(a):
-    if a is None:
-        return None
-    return a.get() if hasattr(a, "get") else a.copy()
 
 
 def _apply(param, step, lo, hi):
@@ -312,7 +306,7 @@ class Solver(abc.ABC):
     def state_dict(self):
         """The counters and the subclass's arrays (``_arrays``), host copies."""
         state = {"type": type(self).__name__, "n": self.n, "pass": self.pass_}
-        state.update({k: _to_host(v) for k, v in self._arrays().items()})
+        state.update({k: _snapshot(v) for k, v in self._arrays().items()})
         return state
 
     def load_state_dict(self, state):
@@ -441,3 +435,8 @@ class Adam(Solver):
 
     def __repr__(self):
         return f"Adam(lr={self.learning_rate:g}, beta1={self.beta1:g}, beta2={self.beta2:g})"
+
+
+def _snapshot(a):
+    """A host copy of a state array (None while the state is not allocated yet)."""
+    return None if a is None else to_host(a, copy=True)
