@@ -120,7 +120,8 @@ CELLS = Registry("cell type", "n2d2py.cells.base:Cell", ("from_section", "_forwa
 ACTIVATIONS = Registry("activation", "n2d2py.activations:Activation", ("forward", "backward"))
 FILLERS = Registry("filler", "n2d2py.fillers:Filler", ("from_section", "_draw"))
 SOLVERS = Registry("solver", "n2d2py.solvers:Solver", ("from_section", "step"))
-LR_POLICIES = Registry("learning-rate policy", "n2d2py.solvers:LRPolicy", ("__call__", "step_based"))
+LR_POLICIES = Registry("learning-rate policy", "n2d2py.lr_policies:LRPolicy",
+                       ("__call__", "step_based"))
 DATABASES = Registry("database", "n2d2py.data.databases:Database", ("_read|load",))
 TRANSFORMATIONS = Registry("transformation", "n2d2py.data.transformations:Transformation",
                            ("apply|apply_batch",))

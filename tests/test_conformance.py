@@ -76,7 +76,8 @@ def test_a_broken_entry_is_reported():
         "(contract: n2d2py.solvers:Solver)",
         "solver 'NotASolver' (test_a_broken_entry_is_reported.<locals>.NotASolver) must subclass "
         "Solver (contract: n2d2py.solvers:Solver)"]
-    policies = registry.Registry("policy", "n2d2py.solvers:LRPolicy", ("__call__", "step_based"))
+    policies = registry.Registry("policy", "n2d2py.lr_policies:LRPolicy",
+                                 ("__call__", "step_based"))
     policies.register("bare")(lambda base, n, spu, p: base)
     assert "does not define step_based" in policies.violations[0]
 
