@@ -137,7 +137,8 @@ def run(opts):
     print_summary(net, model)
     if opts.dry_run:
         return net
-    if opts.test:  # a model whose spike test cannot run is told so before any learning
+    if opts.learning or opts.test:  # the test mode will run: a spike test that cannot is
+        # refused now, before any learning (N2D2 tests after learning, hence -learn too)
         from n2d2py import unsupported
 
         unsupported.refuse_untranscodable(net)

@@ -9,7 +9,8 @@
   quantised must not train in float32 and exit 0.
 - ``transcode_notice`` / ``refuse_untranscodable``: a Transcode model (N2D2's default when
   ``DefaultModel`` is absent) holding layers without a spiking equivalent is warned about when
-  built, and a ``-test`` is refused before any learning starts.
+  built, and a run that would end in its spike test (``-test``, and ``-learn``, which tests
+  after learning) is refused before any learning starts.
 """
 
 import re
@@ -103,12 +104,13 @@ def transcode_notice(doc, cells, settings):
     found = _first_problem(cells, settings)
     if found is not None:
         cell, why = found
-        doc.warn(f"[{cell.name}] {why}, so -test will refuse this model; {_advice(doc, cell)}",
-                 section=cell.name)
+        doc.warn(f"[{cell.name}] {why}, so learning and testing this model (which ends in the "
+                 f"spike test) are refused; {_advice(doc, cell)}", section=cell.name)
 
 
 def refuse_untranscodable(net):
-    """Before learning, when -test is asked: one line naming the section and the fix."""
+    """Before learning, when the run will test (-test, or -learn/-learn-epoch, which test at
+    the end as in N2D2): one line naming the section and the fix."""
     if net.spike is None:
         return
     found = _first_problem(net.cells, net.spike)

@@ -54,7 +54,8 @@ def test_implicit_transcode_warns_when_built_and_refuses_test_before_learning(tm
     ini = tutorial_lenet(tmp_path, "")
     code, out, err = run_cli(capsys, ini, "--dry-run")
     assert code in (0, None) and "Model: Transcode" in out
-    assert "[fc1.drop] Dropout has no spiking equivalent, so -test will refuse this model" in err
+    assert ("[fc1.drop] Dropout has no spiking equivalent, so learning and testing this model "
+            "(which ends in the spike test) are refused" in err)
     run = tmp_path / "run"
     code, out, err = run_cli(capsys, ini, "-learn-epoch", "10", "-test", "-o", run)
     lines = [line for line in err.splitlines() if not line.startswith("warning:")]
@@ -71,3 +72,19 @@ def test_explicit_transcode_refuses_with_the_spiking_ini_fix(tmp_path, capsys):
     lines = [line for line in err.splitlines() if not line.startswith("warning:")]
     assert code == 2 and len(lines) == 1, err
     assert "[fc1.drop] Dropout has no spiking equivalent: remove [fc1.drop] from the spiking INI" in lines[0]
+
+
+def test_learning_alone_is_refused_too_as_it_ends_in_the_test(tmp_path, capsys, write_tiny_mnist_ini):
+    """-learn tests after learning (as N2D2): the tutorial's `-learn-epoch 10` without a
+    DefaultModel line is told at once, not after its 10 epochs."""
+    ini = write_tiny_mnist_ini(tmp_path)
+    ini.write_text(ini.read_text().replace("DefaultModel=Frame\n", ""))
+    code, out, err = run_cli(capsys, ini, "-learn-epoch", "10", "-o", tmp_path / "run")
+    lines = [line for line in err.splitlines() if not line.startswith("warning:")]
+    assert code == 2 and len(lines) == 1, err
+    assert "[softmax] Softmax has no spiking equivalent; without a DefaultModel line" in lines[0]
+    assert not (tmp_path / "run" / "weights_init").exists()
+    # what the message says to do: the same command then learns
+    ini.write_text("DefaultModel=Frame\n" + ini.read_text())
+    code, out, err = run_cli(capsys, ini, "-learn", "32", "-log", "32", "-o", tmp_path / "run")
+    assert code in (0, None), err
