@@ -199,7 +199,7 @@ def write_schedule(net, out_dir, nb_batches):
             rates = param.solver.lr_schedule(batch, nb_batches)
             lines = "".join(f"{i} {lr:.8g}\n" for i, lr in enumerate(rates))
             path = os.path.join(out_dir, "schedule", f"{name}_{param.role.lower()}_schedule.log")
-            weights.atomic_write_text(path, "# update learning_rate\n" + lines)
+            atomic.atomic_write_text(path, "# update learning_rate\n" + lines)
             first = rates if first is None else first
     if first:
         plots.plot_lr_schedule(os.path.join(out_dir, "schedule", "learning_rate.png"), first, batch)

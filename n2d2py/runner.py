@@ -64,7 +64,7 @@ def run(opts):
         raise N2D2PyError(f"-valid-metric {opts.valid_metric}: expected one of {', '.join(targets.METRICS)}")
     out = opts.out
     os.makedirs(out, exist_ok=True)
-    weights.atomic_write_text(os.path.join(out, "seed.dat"), f"{seed}\n")
+    atomic.atomic_write_text(os.path.join(out, "seed.dat"), f"{seed}\n")
     _write_run_info(out, opts, model, seed)
     _print_sizes(net)
     net.initialize()
@@ -136,7 +136,7 @@ def _write_run_info(out, opts, model, seed):
             pass  # unreadable: replaced below
     info = {"ini": os.path.abspath(opts.ini), "cwd": os.getcwd(), "model": model, "seed": seed,
             "argv": sys.argv[1:], "learned": bool(opts.learning), "n2d2py": __version__}
-    weights.atomic_write_text(path, json.dumps(info, indent=1) + "\n")
+    atomic.atomic_write_text(path, json.dumps(info, indent=1) + "\n")
 
 
 def _print_sizes(net):
