@@ -39,14 +39,15 @@ def default_model(doc):
 class Network:
     """The built graph: provider → cells (topological order) → targets."""
 
-    def __init__(self, doc, device, provider, database, cells, targets):
+    def __init__(self, doc, device, provider, database, cells, targets, spike=None, seed=0):
         self.doc = doc
         self.device = device
         self.provider = provider
         self.database = database
         self.cells = cells  # name -> Cell, in topological order
         self.targets = targets  # list of (target section name, cell name, target)
-        self.spike = None  # Transcode models: spike.transcode.Settings (the spike test's keys)
+        self.spike = spike  # Transcode models: spike.transcode.Settings (the spike test's keys)
+        self.seed = seed  # -seed (or the run's resolved seed): the spike test's random draws
 
     @property
     def input_name(self):
@@ -113,7 +114,7 @@ class Network:
         return rows
 
 
-def build(doc, device, load_data=True):
+def build(doc, device, load_data=True, seed=0):
     """Build the Network described by ``doc`` on ``device``.
 
     With ``load_data=False`` (dry run) a database that cannot be loaded is a warning and
@@ -137,9 +138,7 @@ def build(doc, device, load_data=True):
 
         spike = transcode.read_settings(doc, cells, provider)
     report_unused(doc, {name: cell.section.config.names for name, cell in cells.items()})
-    net = Network(doc, device, provider, database, cells, targets)
-    net.spike = spike
-    return net
+    return Network(doc, device, provider, database, cells, targets, spike=spike, seed=seed)
 
 
 def _database(doc):

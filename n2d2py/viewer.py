@@ -222,8 +222,7 @@ def rebuild(run_dir, target=None):
         if not found:
             raise Skip(f"the INI has no target [{folder}]")
         net.initialize()
-        weights_dir = next((os.path.join(run_dir, d) for d in ("weights_validation", "weights")
-                            if os.path.isdir(os.path.join(run_dir, d))), None)
+        weights_dir = weights.best_weights_dir(run_dir)
         if weights_dir is None:
             raise Skip("no weights_validation/ or weights/ in the run folder")
         weights.load_weights(net.cells, weights_dir)

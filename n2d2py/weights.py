@@ -30,6 +30,17 @@ _NUMBER = re.compile(r"[+-]?((\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|inf(inity)?|nan)
 # -- .syntxt weights --------------------------------------------------------------------
 
 
+def best_weights_dir(run_dir, has_validation=None):
+    """The weights a learning run leaves for ``-test``: ``weights_validation/`` (the best on the
+    Validation set) when the model has one, else ``weights/`` (the last). With
+    ``has_validation=None`` (the model is not known) the first of the two that exists, or None."""
+    names = ("weights_validation", "weights")
+    if has_validation is not None:
+        return os.path.join(run_dir, names[0] if has_validation else names[1])
+    return next((os.path.join(run_dir, n) for n in names if os.path.isdir(os.path.join(run_dir, n))),
+                None)
+
+
 def stored_params(cell):
     """What a cell saves: its learned ``params()`` then its ``buffers()`` (non-learned state
     such as BatchNorm's moving mean and variance, when the cell has any)."""
