@@ -90,11 +90,15 @@ def _names(path):
 
 
 @contextlib.contextmanager
-def new_folder(path):
+def new_folder(path, commit=True):
     """``with new_folder(path) as tmp``: write the files into ``tmp``; on a normal exit the
     folder becomes ``path`` whole (the old generation is removed), on an error it is dropped
-    and ``path`` stays as it was."""
+    and ``path`` stays as it was. ``commit=False`` keeps the complete folder aside, as
+    ``.<name>.staged``, until ``commit_staged(path)`` swaps it in (a leftover staged folder
+    is removed by ``recover``)."""
     path, parent, ready, _ = _names(path)
+    if not commit:
+        ready = _staged(path)
     tmp = None
     try:
         os.makedirs(parent, exist_ok=True)
@@ -105,12 +109,28 @@ def new_folder(path):
         os.chmod(tmp, DIR_MODE)
         os.rename(tmp, ready)
         tmp = None
-        _swap_in(ready, path)
+        if commit:
+            _swap_in(ready, path)
     except OSError as exc:
         raise output_error(exc, exc.filename or path) from None
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _staged(path):
+    parent, name = os.path.split(os.path.abspath(path))
+    return os.path.join(parent, f".{name}.staged")
+
+
+def commit_staged(path):
+    """Swap in the folder that ``new_folder(path, commit=False)`` kept aside."""
+    path, _, ready, _ = _names(path)
+    try:
+        os.rename(_staged(path), ready)
+        _swap_in(ready, path)
+    except OSError as exc:
+        raise output_error(exc, path) from None
 
 
 def write_manifest(folder):
@@ -178,7 +198,7 @@ def leftovers(path):
     except OSError:
         return []
     found = [os.path.join(parent, n) for n in names if n.startswith(prefix)]
-    return found + [p for p in (ready, old) if os.path.lexists(p)]
+    return found + [p for p in (ready, old, _staged(path)) if os.path.lexists(p)]
 
 
 def read_manifest(folder):

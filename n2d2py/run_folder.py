@@ -14,6 +14,7 @@ import fcntl
 import os
 import sys
 import tempfile
+import time
 
 from n2d2py import atomic
 from n2d2py.errors import N2D2PyError
@@ -25,6 +26,7 @@ PROBE_BYTES = 1 << 16
 
 _held = {}  # abspath -> open lock file descriptor (this process's locks)
 _pending = {}  # abspath -> [callables] waiting for the first save
+_started = {}  # abspath -> time.time_ns() when this process took the folder
 
 
 def check_output(path, needed_bytes=0):
@@ -93,6 +95,7 @@ def acquire(path):
         os.close(fd)
         raise N2D2PyError(f"cannot write the run-folder lock: {exc.strerror}", lock) from None
     _held[path] = fd
+    _started[path] = time.time_ns()
     for name in SAVED_FOLDERS:
         if atomic.recover(os.path.join(path, name)):
             print(f"notice: {os.path.join(path, name)}: an interrupted save was recovered",
@@ -131,6 +134,16 @@ def held_by_other(path):
         return True
     finally:
         os.close(fd)
+
+
+def saved_by_this_run(folder):
+    """True when ``folder`` holds a complete save made since this process took its run
+    folder (or, outside a locked run, when it exists)."""
+    started = _started.get(os.path.dirname(os.path.abspath(folder)))
+    if not os.path.isdir(folder) or atomic.problems(folder):
+        return False
+    generation = atomic.generation(folder)
+    return started is None or (generation is not None and generation >= started)
 
 
 def defer(path, write):

@@ -87,8 +87,10 @@ def _find_lr(r):
 def _learn(r):
     from n2d2py import learning
 
+    from n2d2py import run_folder
+
     for _, _, target in r.net.targets:
-        target.write_labels_mapping(r.out)
+        run_folder.defer(r.out, lambda t=target: t.write_labels_mapping(r.out))
     learning.learn(r.net, r.opts, r.out, r.progress)
     return False
 
@@ -137,24 +139,38 @@ def run(opts):
     print_summary(net, model)
     if opts.dry_run:
         return net
-    r = _prepare(opts, net, model, seed)
-    for mode in MODES:
-        if mode.asked(opts) and mode.run(r):
-            break
+    from n2d2py import limits, run_folder
+
+    limits.check_memory(net)
+    run_folder.check_output(opts.out, limits.saved_bytes(net) if opts.learning else 0)
+    run_folder.acquire(opts.out)  # before anything is written; released however the run ends
+    try:
+        r = _prepare(opts, net, model, seed)
+        for mode in MODES:
+            if mode.asked(opts) and mode.run(r):
+                break
+    finally:
+        run_folder.release(opts.out)
     return net
 
 
 def _prepare(opts, net, model, seed):
     """Check the options against the built network, lay out the run folder, and set the
     weights: resumed state, imported -w weights, or the initial ones (saved when learning)."""
-    from n2d2py import learning, targets, weights
+    from n2d2py import atomic, learning, run_folder, targets, weights
 
     if opts.valid_metric not in targets.METRICS:
         raise N2D2PyError(f"-valid-metric {opts.valid_metric}: expected one of {', '.join(targets.METRICS)}")
     out = opts.out
-    os.makedirs(out, exist_ok=True)
-    atomic.atomic_write_text(os.path.join(out, "seed.dat"), f"{seed}\n")
-    _write_run_info(out, opts, model, seed)
+
+    def write_start():
+        atomic.atomic_write_text(os.path.join(out, "seed.dat"), f"{seed}\n")
+        _write_run_info(out, opts, model, seed)
+
+    if opts.learning:  # a learning run replaces the previous run's files at its first save
+        run_folder.defer(out, write_start)
+    else:
+        write_start()
     _print_sizes(net)
     net.initialize()
     progress = None
@@ -164,7 +180,9 @@ def _prepare(opts, net, model, seed):
     elif opts.weights:
         _import_weights(net, opts.weights, opts.weights_ignore)
     elif opts.learning:
-        weights.save_weights(net.cells, os.path.join(out, "weights_init"))
+        init = os.path.join(out, "weights_init")
+        weights.save_weights(net.cells, init, commit=False)
+        run_folder.defer(out, lambda: atomic.commit_staged(init))
     return Run(opts, net, out, progress)
 
 
@@ -186,7 +204,7 @@ def _write_run_info(out, opts, model, seed):
     import json
     import sys
 
-    from n2d2py import __version__, weights
+    from n2d2py import __version__, atomic
 
     path = os.path.join(out, "run.json")
     if not opts.learning and os.path.isfile(path):

@@ -16,7 +16,6 @@ import zipfile
 import numpy as np
 
 from n2d2py import atomic
-from n2d2py.atomic import atomic_write_text
 from n2d2py.errors import N2D2PyError
 
 # Param role → file suffix: <cell>_weights.syntxt, <cell>_biases.syntxt, <cell>_scales.syntxt;
@@ -68,10 +67,10 @@ def format_rows(rows):
     return "".join(line + "\n" for line in lines)
 
 
-def save_weights(cells, directory):
+def save_weights(cells, directory, commit=True):
     """Write ``<cell>_<role>.syntxt`` for every parameter of ``cells`` (list or dict), as one
-    new folder swapped in whole."""
-    with atomic.new_folder(directory) as tmp:
+    new folder swapped in whole (``commit=False``: kept aside, see ``atomic.new_folder``)."""
+    with atomic.new_folder(directory, commit) as tmp:
         for cell in _cell_list(cells):
             for name, param in weight_files(cell):
                 with open(os.path.join(tmp, name), "w") as f:
