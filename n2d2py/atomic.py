@@ -17,6 +17,7 @@ import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import zlib
@@ -281,7 +282,7 @@ def check_folder(path, may_recover=True):
         raise N2D2PyError(f"half-written folder ({'; '.join(missing[:3])}): not one complete "
                           "save", path)
     for problem in bad:
-        print(f"warning: {path}: {problem} (edited after the save?)")
+        print(f"warning: {path}: {problem} (edited after the save?)", file=sys.stderr)
     return generation(path)
 
 

@@ -111,7 +111,8 @@ def _owner(fd):
 
 def release(path):
     path = os.path.abspath(path)
-    _pending.pop(path, None)
+    if _pending.pop(path, None) and path in _held:  # ended before its first save: drop what
+        atomic.recover(os.path.join(path, "weights_init"))  # it staged, keep the previous run's
     fd = _held.pop(path, None)
     if fd is not None:
         os.close(fd)  # the lock file stays: a later run finds its flock free

@@ -67,10 +67,12 @@ class Document:
 
 
 def read_text(path, what="INI file"):
-    """The text of ``path``; missing, binary or empty files are user errors."""
+    """The text of ``path``; missing, binary, empty, special (``/dev/zero``) or huge files are
+    user errors."""
+    from n2d2py import limits
+
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = limits.read_regular(path, limits.MAX_TEXT_BYTES, what)
     except FileNotFoundError:
         raise N2D2PyError(f"{what} not found", str(path)) from None
     except IsADirectoryError:
@@ -224,10 +226,19 @@ class _Parser:
         from n2d2py.ini.template import render_section
 
         self.current = self.doc.sections[Document.GLOBAL]
-        path, text = render_section(self.doc, section)
+        self.doc.render_depth = getattr(self.doc, "render_depth", 0) + 1
+        try:
+            path, text = render_section(self.doc, section)
+        finally:
+            self.doc.render_depth -= 1
         for key in section.props:
             self.doc.mark_read(section.name, key)
         sub = _Parser(self.doc, parent_section=section.name)
         sub.last_defined = self.last_defined
-        sub.feed(text, path)
+        depth = getattr(self.doc, "render_depth", 0)
+        self.doc.render_depth = depth + 1  # bounded in render_section
+        try:
+            sub.feed(text, path)
+        finally:
+            self.doc.render_depth = depth
         self.last_defined = sub.last_defined
