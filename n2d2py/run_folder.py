@@ -83,7 +83,9 @@ def acquire(path):
         owner = _owner(fd)
         os.close(fd)
         raise N2D2PyError(f"the run folder is in use by another n2d2py run (pid {owner}); "
-                          "give another -o, or wait for that run to end", path) from None
+                          "give another -o, or wait for that run to end (to test its weights "
+                          "meanwhile: -test -w <folder>/weights -o <another folder>)",
+                          path) from None
     previous = _owner(fd)
     if previous and previous != str(os.getpid()):
         print(f"notice: {path}: taking over the lock of run pid {previous}, which is not "

@@ -226,6 +226,8 @@ def _checked(value):
     """``value``, refused if it is an integer over MAX_INT_BITS bits."""
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
         raise N2D2PyError(f"an integer over {MAX_INT_BITS} bits (the limit)")
+    if not isinstance(value, (int, float)):
+        raise N2D2PyError(f"the result {value} is not a real number")
     return value
 
 
