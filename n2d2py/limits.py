@@ -10,7 +10,7 @@ from n2d2py.errors import N2D2PyError
 
 MAX_TEXT_BYTES = 16 << 20  # an INI file or template
 BYTES_PER_PARAM = 4 * 4  # float32 data, gradient and (up to) two solver states
-SAVED_BYTES_PER_PARAM = 100  # .syntxt text (~16 bytes) x 4 folders + checkpoints, two at a time
+SAVED_BYTES_PER_PARAM = 40  # at least: .syntxt text (~12 bytes) in two folders + two checkpoints
 
 
 def read_regular(path, limit, what):

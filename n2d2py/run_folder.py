@@ -49,7 +49,7 @@ def check_output(path, needed_bytes=0):
                           + _hint(exc.errno), path) from None
     free = stat.f_bavail * stat.f_frsize
     if needed_bytes > free:
-        raise N2D2PyError(f"not enough free space in the run folder: the run saves about "
+        raise N2D2PyError(f"not enough free space in the run folder: the run saves at least "
                           f"{_size(needed_bytes)}, {_size(free)} are free", path)
 
 

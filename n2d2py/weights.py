@@ -114,9 +114,11 @@ def _read_plan(cells, directory, ignore_missing):
 
 def read_rows(path, expected):
     """Rows of floats from ``path``; ``expected`` lists the length of every row."""
+    from n2d2py import limits
+
+    limit = 64 * (sum(expected) + len(expected)) + 4096  # generous: 64 characters a value
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = limits.read_regular(path, limit, "weights file")
     except OSError as exc:
         raise N2D2PyError(f"cannot read weights file: {exc.strerror}", path) from None
     if b"\0" in data:
@@ -295,10 +297,24 @@ def load_state(directory):
     return atomic.read_consistent(directory, _load_state_files, may_recover)
 
 
+def _check_inflated_size(npz_path):
+    """Refuse a state.npz whose arrays would not fit in memory (a zip bomb), from the sizes
+    its directory declares (zipfile never inflates a member past its declared size)."""
+    from n2d2py import limits
+
+    with zipfile.ZipFile(npz_path) as z:
+        total = sum(info.file_size for info in z.infolist())
+    available = limits.available_memory() // 2
+    if total > available:
+        raise N2D2PyError(f"corrupt checkpoint: its arrays inflate to {total:,} bytes, more than "
+                          f"half the memory available ({available:,})", npz_path)
+
+
 def _load_state_files(directory):
     json_path, doc = _read_state_json(directory)
     npz_path = os.path.join(directory, "state.npz")
     try:
+        _check_inflated_size(npz_path)
         with np.load(npz_path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:

@@ -145,7 +145,7 @@ def test_too_little_free_space_is_refused_with_the_sizes(tmp_path, ini, capsys, 
     monkeypatch.setattr(run_folder.os, "statvfs", lambda p: Full(real(p)))
     code, _, err = run_cli(capsys, ini(), *LEARN, "-o", tmp_path / "run")
     assert code == 2
-    assert "not enough free space in the run folder: the run saves about" in one_error(err)
+    assert "not enough free space in the run folder: the run saves at least" in one_error(err)
 
 
 def test_no_space_during_a_save_is_one_line_and_keeps_the_saved_folders(tmp_path, ini, capsys,
