@@ -3,8 +3,6 @@
 ``build`` is the only code that reads ``Type=``; classes come from the registries.
 """
 
-import difflib
-
 from n2d2py import activations as _activations  # noqa: F401  (fills ACTIVATIONS)
 from n2d2py import cells as _cells  # noqa: F401  (fills CELLS)
 from n2d2py import data as _data  # noqa: F401  (fills DATABASES, TRANSFORMATIONS)
@@ -13,7 +11,7 @@ from n2d2py import fillers as _fillers  # noqa: F401  (fills FILLERS)
 from n2d2py import solvers, targets as _targets  # noqa: F401  (fills SOLVERS, TARGETS)
 from n2d2py.cells.base import Port
 from n2d2py.data.provider import StimuliProvider
-from n2d2py.errors import N2D2PyError
+from n2d2py.errors import N2D2PyError, did_you_mean
 from n2d2py.ini.section import Section, config_probe_name
 from n2d2py.registry import CELLS, DATABASES, TARGETS
 
@@ -180,8 +178,7 @@ def _topological_order(doc, input_name):
     for name, names in inputs.items():
         for item in names:
             if item not in INPUT_NAMES and item not in inputs:
-                close = difflib.get_close_matches(item, layers + [input_name], n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(item, layers + [input_name])
                 why = " (a section without Input= is not a layer)" if item in doc else ""
                 raise Section(doc, [name]).error("Input", f"unknown input '{item}'{why}{hint}")
     depth = {}
@@ -207,8 +204,7 @@ def _config_chain(doc, sec, model):
     names = sec.get_list(key, default=[])
     for item in names:
         if item not in doc:
-            close = difflib.get_close_matches(item, doc.section_names(), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(item, doc.section_names())
             raise sec.error(key, f"config section [{item}] does not exist{hint}")
     return names
 
@@ -306,6 +302,5 @@ def _unused_message(key, probed, config_probed):
             f"{key} is a configuration key: it is read only from the layer's ConfigSection, "
             "so it has no effect here"
         )
-    close = difflib.get_close_matches(key, sorted(probed | config_probed), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    hint = did_you_mean(key, sorted(probed | config_probed))
     return f"unknown or unused key {key}{hint}"

@@ -16,6 +16,7 @@ import zipfile
 import numpy as np
 
 from n2d2py import atomic
+from n2d2py.backend import to_host
 from n2d2py.errors import N2D2PyError
 
 # Param role → file suffix: <cell>_weights.syntxt, <cell>_biases.syntxt, <cell>_scales.syntxt;
@@ -236,7 +237,7 @@ def save_state(directory, params_by_name, solver_states, meta):
 
     def store(a):
         key = f"arr_{len(arrays)}"
-        arrays[key] = a.get() if hasattr(a, "get") else np.asarray(a)
+        arrays[key] = to_host(a)
         return key
 
     for name, value in params_by_name.items():
