@@ -80,7 +80,7 @@ def acquire(path):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        owner = _owner(fd)
+        owner = _owner(fd) or "unknown"
         os.close(fd)
         raise N2D2PyError(f"the run folder is in use by another n2d2py run (pid {owner}); "
                           "give another -o, or wait for that run to end (to test its weights "
@@ -105,10 +105,11 @@ def acquire(path):
 
 
 def _owner(fd):
+    """The pid written in the lock file ("" for a new, empty one)."""
     try:
-        return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        return os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     except OSError:
-        return "unknown"
+        return ""
 
 
 def release(path):
@@ -117,7 +118,11 @@ def release(path):
         atomic.recover(os.path.join(path, "weights_init"))  # it staged, keep the previous run's
     fd = _held.pop(path, None)
     if fd is not None:
-        os.close(fd)  # the lock file stays: a later run finds its flock free
+        try:
+            os.ftruncate(fd, 0)  # emptied: a pid left in the file means a run was killed
+        except OSError:
+            pass
+        os.close(fd)
 
 
 def held_by_other(path):

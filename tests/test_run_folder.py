@@ -96,6 +96,8 @@ def test_a_second_run_into_a_held_folder_is_refused(tmp_path, ini, capsys):
     code, _, err = run_cli(capsys, ini(), *LEARN, "-o", out)  # a stale lock is taken over
     assert code in (0, None), err
     assert f"taking over the lock of run pid {holder.pid}" in err
+    code, _, err = run_cli(capsys, ini(), "-test", "-nb-test", "20", "-o", out)
+    assert code in (0, None) and "taking over" not in err  # the last run ended cleanly
 
 
 @pytest.mark.parametrize("where", ["file", "devnull"])
