@@ -226,7 +226,8 @@ def problems(folder):
     for name, expected in files.items():
         full = os.path.join(folder, name)
         if not os.path.isfile(full):
-            out.append(f"{name} is missing")
+            out.append(f"{name} is " + ("not a regular file" if os.path.lexists(full) else
+                                        "missing"))
         elif list(expected) != _digest(full):
             out.append(f"{name} differs from what was saved")
     return out
@@ -277,7 +278,7 @@ def check_folder(path, may_recover=True):
                               "recovered yet (another run holds the folder?)", path)
         return None
     bad = problems(path)
-    missing = [p for p in bad if p.endswith("missing") or "manifest" in p]
+    missing = [p for p in bad if "differs" not in p]
     if missing:
         raise N2D2PyError(f"half-written folder ({'; '.join(missing[:3])}): not one complete "
                           "save", path)

@@ -42,7 +42,7 @@ NOT_YET = {
 @click.option("-edge-stats", "edge_stats", type=click.IntRange(1), default=None, help="EdgeFc: spike statistics of N Learn stimuli, suggest NumWeights, exit.")
 @click.option("-edge-sweep", "edge_sweep", default=None, help="EdgeFc: neurons-per-class sweep on one CLASS (loss, neurons learned), exit.")
 @click.option("-test", "test", is_flag=True, help="Test on the Test set.")
-@click.option("-seed", "seed", type=click.IntRange(0), default=0, help="Random seed (0: time-based, or read back from seed.dat).")
+@click.option("-seed", "seed", type=click.IntRange(0, 2**32 - 1), default=0, help="Random seed (0: time-based, or read back from seed.dat).")
 @click.option("-w", "weights", default=None, help="Import weights from DIR (N2D2 .syntxt).")
 @click.option("-w-ignore", "weights_ignore", is_flag=True, help="Missing weight files keep their initial values.")
 @click.option("-l", "load_state", default=None, help="Resume from a saved state DIR (weights + solvers).")

@@ -79,7 +79,14 @@ def acquire(path):
                           lock) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            os.close(fd)  # a file system without locks (ENOLCK): say so, do not block the run
+            print(f"warning: {path}: the run folder cannot be locked ({exc.strerror}); a "
+                  "second run into it would not be refused", file=sys.stderr)
+            _held[path] = None
+            _started[path] = time.time_ns()
+            return
         owner = _owner(fd) or "unknown"
         os.close(fd)
         raise N2D2PyError(f"the run folder is in use by another n2d2py run (pid {owner}); "

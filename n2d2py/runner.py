@@ -244,6 +244,9 @@ def _import_weights(net, directory, ignore_missing):
     print(f"Weights imported from {directory}/")
 
 
+MAX_SEED = 2**32 - 1  # N2D2's seeds are unsigned 32-bit integers
+
+
 def resolve_seed(opts):
     """N2D2's rule: -seed N if given; the checkpoint's when resuming; else seed.dat when only
     testing; else time-based."""
@@ -254,12 +257,16 @@ def resolve_seed(opts):
 
         seed = weights.read_state_meta(opts.load_state).get("seed")
         if seed:
-            return int(seed)
+            if type(seed) is not int or not 0 < seed <= MAX_SEED:
+                raise N2D2PyError(f"checkpoint field seed holds {str(seed)[:40]!r}, not a seed "
+                                  f"(1 to {MAX_SEED})", os.path.join(opts.load_state, "state.json"))
+            return seed
     path = os.path.join(opts.out, "seed.dat")
     if not opts.learning and os.path.isfile(path):
-        text = open(path).read().strip()
-        if not text.isdigit():
-            raise N2D2PyError(f"seed file holds '{text[:40]}', not an integer seed", path)
+        text = open(path, errors="replace").read(64).strip()
+        if not text.isdigit() or int(text) > MAX_SEED:
+            raise N2D2PyError(f"seed file holds '{text[:40]}', not an integer seed (0 to "
+                              f"{MAX_SEED})", path)
         return int(text)
     return int(time.time()) % 2**31 or 1
 

@@ -209,7 +209,9 @@ def restore_state(cells, params, solver_states, where=""):
                     f"{tuple(param.shape)}",
                     where,
                 )
-            plan.append((cell, param, value, solver_states.get(key)))
+            state = solver_states.get(key)
+            _check_solver_state(key, state, value.shape, where)
+            plan.append((cell, param, value, state))
     for cell, param, value, state in plan:
         param.data[...] = cell.device.asarray(value)
         if state is not None and param.solver is not None:
@@ -219,7 +221,29 @@ def restore_state(cells, params, solver_states, where=""):
                     f"the network uses {type(param.solver).__name__}",
                     where,
                 )
-            param.solver.load_state_dict(state)
+            try:
+                param.solver.load_state_dict(state)
+            except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
+                raise N2D2PyError(f"checkpoint solver state for {cell.name}/{param.name} is "
+                                  f"invalid ({exc!r})", where) from None
+
+
+def _check_solver_state(key, state, shape, where):
+    """A solver state must be a mapping whose arrays have the parameter's shape and finite
+    values, and whose counters are non-negative integers (checked before anything is set)."""
+    if state is None:
+        return
+    if not isinstance(state, dict):
+        raise N2D2PyError(f"checkpoint solver state for {key} is not an object", where)
+    for name, value in state.items():
+        if hasattr(value, "shape"):
+            if tuple(value.shape) != tuple(shape) or not np.isfinite(value).all():
+                raise N2D2PyError(f"checkpoint solver state {key}.{name} has shape "
+                                  f"{tuple(value.shape)} or non-finite values (the parameter "
+                                  f"is {tuple(shape)})", where)
+        elif name in ("n", "pass", "t") and not (type(value) is int and 0 <= value < 2**62):
+            raise N2D2PyError(f"checkpoint solver state {key}.{name} holds {str(value)[:40]!r}, "
+                              "not a count", where)
 
 
 def rng_state(generator):

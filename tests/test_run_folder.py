@@ -234,22 +234,26 @@ def test_a_diverging_run_keeps_the_last_finite_best(tmp_path, ini, capsys, monke
 
 
 @pytest.mark.parametrize("edit", [("seen", "many"), ("seen", 1e300), ("best", "x"),
-                                  ("epoch", -3), ("bogus", 1), ("device_rng", {"a": 1})])
+                                  ("epoch", -3), ("bogus", 1), ("device_rng", {"a": 1}),
+                                  ("seed", "abc"), ("seed", 1e300), ("solver_n", "x")])
 def test_hand_edited_checkpoint_fields_are_one_line(tmp_path, ini, capsys, edit):
     out = tmp_path / "run"
     assert run_cli(capsys, ini(), *LEARN, "-o", out)[0] in (0, None)
     state = out / "net_state" / "state.json"
     doc = json.loads(state.read_text())
     key, value = edit
-    if key == "device_rng":
-        doc["meta"]["device_rng"] = value
+    if key in ("device_rng", "seed"):
+        doc["meta"][key] = value
+    elif key == "solver_n":
+        doc["solvers"]["fc1/weights"]["n"] = value
     else:
         doc["meta"]["progress"][key] = value
     state.write_text(json.dumps(doc))
     code, _, err = run_cli(capsys, ini(), "-learn", "32", "-log", "8", "-l", out / "net_state",
                            "-o", tmp_path / "resumed")
     assert code == 2
-    assert f"{state}: checkpoint field" in one_error(err)
+    assert f"{state}: checkpoint field" in one_error(err) or \
+        f"{out / 'net_state'}: checkpoint solver state fc1/weights.n" in one_error(err)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -261,3 +265,32 @@ def test_counts_that_do_nothing_are_refused(tmp_path, ini, capsys, args, message
     code, _, err = run_cli(capsys, ini(), *args, "-o", tmp_path / "run")
     assert code == 2 and message in one_error(err)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_file_system_without_locks_is_said_and_not_fatal(tmp_path, monkeypatch, capsys):
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(run_folder.fcntl, "flock", no_locks)
+    try:
+        run_folder.acquire(tmp_path)
+        assert "the run folder cannot be locked (No locks available)" in capsys.readouterr().err
+    finally:
+        run_folder.release(tmp_path)
+
+
+def test_readers_of_a_held_folder_do_not_recover_it(tmp_path, monkeypatch):
+    """A save in progress by another run looks like leftovers: a reader must not touch them."""
+    target = tmp_path / "weights"
+    with atomic.new_folder(target) as tmp:
+        Path(tmp, "a.syntxt").write_text("1\n")
+    pending = tmp_path / f".weights.new-{os.getpid() + 1}-x"
+    pending.mkdir()
+    monkeypatch.setattr(run_folder, "held_by_other", lambda path: True)
+    from n2d2py import weights
+
+    assert weights.best_weights_dir(tmp_path) == str(target)
+    atomic.read_consistent(target, lambda d: None, may_recover=not run_folder.held_by_other(tmp_path))
+    assert pending.is_dir()  # left to its owner
+    atomic.read_consistent(target, lambda d: None, may_recover=True)
+    assert not pending.exists()  # nobody holds the folder: an interrupted save is cleaned

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from n2d2py.errors import Diagnostics, N2D2PyError
 
 
+MAX_INHERITED = 1_000_000  # keys copied by section inheritance, per document
+
+
 @dataclass
 class Prop:
     """One ``Key=value`` as written (value unresolved), with where it was written."""
@@ -183,7 +186,12 @@ class _Parser:
                 raise N2D2PyError(
                     f"inherited section [{parent}] does not exist", path, number, name
                 )
-            for key, prop in doc.sections[parent].props.items():
+            inherited = doc.sections[parent].props
+            doc.inherited = getattr(doc, "inherited", 0) + len(inherited)
+            if doc.inherited > MAX_INHERITED:
+                raise N2D2PyError(f"section inheritance copies more than {MAX_INHERITED:,} keys "
+                                  "in this file (the limit)", path, number, name)
+            for key, prop in inherited.items():
                 section.props.setdefault(key, prop)
         if self.parent_section is not None:
             section.props["$PARENT_SECTION_NAME"] = Prop(

@@ -99,6 +99,18 @@ def test_special_and_huge_ini_files_are_refused(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+def test_an_inheritance_bomb_is_refused(tmp_path):
+    """Each section inherits all the previous ones: copies grow as n**3 without the limit."""
+    lines = ["[s0]"] + [f"k{i}=1" for i in range(1000)]
+    for i in range(1, 3000):
+        lines += [f"[s{i}] " + " ".join(f"s{j}" for j in range(max(0, i - 200), i)), f"x{i}=1"]
+    start = time.monotonic()
+    with pytest.raises(N2D2PyError, match=r"inherit.ini:\d+: \[s\d+\] section inheritance copies "
+                       r"more than 1,000,000 keys"):
+        parse_text("\n".join(lines), "inherit.ini")
+    assert time.monotonic() - start < 10
+
+
 def test_a_long_value_is_refused_by_size(monkeypatch):
     monkeypatch.setattr(resolve_module, "MAX_VALUE_CHARS", 1000)
     doc = parse_text("$A=" + "y" * 600 + "\n[s]\nk=${A}${A}\n", "v.ini")
