@@ -66,6 +66,10 @@ def learn(net, opts, out_dir, progress=None):
     if progress.next_log == 0:
         progress.next_log = log_every
     total = opts.learn_epoch * provider.epoch_size if opts.learn_epoch else opts.learn
+    if not opts.learn_epoch:  # the stream's indices are drawn at once: 8 bytes a stimulus
+        from n2d2py import limits
+
+        limits.check_allocation(f"-learn {total:,}", total * 8)
     for _, _, target in net.targets:
         target.window = opts.ws
     from n2d2py import run_folder
@@ -133,7 +137,7 @@ def _diverged(out_dir, progress, what):
              for name, why in (("weights_validation", "best"), ("weights", "last log step"))
              if run_folder.saved_by_this_run(os.path.join(out_dir, name))]
     where = (f"the last good weights are in {' and '.join(saved)}" if saved else
-             "no weights were saved before it (no log step reached)")
+             "no weights were saved by this run before it")
     return N2D2PyError(f"learning diverged (lower the learning rate?): {what}; {where}")
 
 

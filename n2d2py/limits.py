@@ -100,6 +100,31 @@ def check_memory(net, available=None):
             net.doc.path)
 
 
+def check_allocation(what, nbytes, available=None):
+    """Refuse ``what`` when it needs more than half the memory available now."""
+    available = available_memory() if available is None else available
+    if nbytes > available // 2:
+        raise N2D2PyError(f"{what} needs {_gib(nbytes)} of memory, more than half of the "
+                          f"{_gib(available)} available")
+
+
+MAX_STIMULUS_VALUES = 1 << 28  # 1 GiB of float32 per stimulus
+MAX_SIDE = 1 << 16  # pixels, a transformation's Width or Height
+
+
+def check_stimuli(sec, values, batch_size, available=None):
+    """Refuse a [sp] whose stimuli or batches could not be held in memory, naming the key."""
+    if values > MAX_STIMULUS_VALUES:
+        raise sec.error("SizeX", f"a stimulus of {values:,} values (SizeX x SizeY x NbChannels) "
+                        f"is over the limit of {MAX_STIMULUS_VALUES:,}")
+    available = available_memory() if available is None else available
+    need = values * batch_size * 4 * 3  # the batch, the first layer's input copy and gradient
+    if need > available // 2:
+        raise sec.error("BatchSize", f"a batch of {batch_size:,} stimuli of {values:,} values "
+                        f"needs about {_gib(need)}, more than half of the {_gib(available)} "
+                        "of memory available")
+
+
 def saved_bytes(net):
     """About how many bytes a learning run saves into its run folder."""
     return sum(_param_counts(net).values()) * SAVED_BYTES_PER_PARAM

@@ -78,3 +78,46 @@ def test_read_regular_refuses_fifos(tmp_path):
             limits.read_regular(fifo, 100, "INI file")
     finally:
         os.close(fd)
+
+
+SMALL = f"""[database]
+Type=MNIST_IDX_Database
+DataPath={DATA}
+[sp]
+SizeX={{size}}
+SizeY={{size}}
+BatchSize={{batch}}
+{{transformation}}
+[fc1]
+Input=sp
+Type=Fc
+NbOutputs=10
+[softmax]
+Input=fc1
+Type=Softmax
+NbOutputs=10
+WithLoss=1
+[softmax.Target]
+"""
+
+
+@pytest.mark.parametrize("size, batch, transformation, args, message", [
+    (60000, 1, "", ["--dry-run"], r":5: \[sp\] SizeX: a stimulus of 3,600,000,000 values"),
+    (28, 10**8, "", ["--dry-run"], r":7: \[sp\] BatchSize: a batch of 100,000,000 stimuli"),
+    (28, 8, "[sp.Transformation-1]\nType=RescaleTransformation\nWidth=60000\nHeight=60000",
+     ["--dry-run"], r":10: \[sp.Transformation-1\] Width: 60000x60000 pixels is over the limit"),
+    (28, 8, "", ["-learn", str(10**15), "-o", "run"], r"-learn 1,000,000,000,000,000 needs"),
+])
+def test_sizes_that_cannot_fit_in_memory_are_one_line(tmp_path, capsys, monkeypatch, size, batch,
+                                                     transformation, args, message):
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    ini = tmp_path / "m.ini"
+    ini.write_text(SMALL.format(size=size, batch=batch, transformation=transformation))
+    start = time.monotonic()
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(ini), *args])
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("warning")]
+    assert info.value.code == 2 and len(err) == 1 and re.search(message, err[0]), err
+    assert time.monotonic() - start < 10
