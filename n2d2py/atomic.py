@@ -124,6 +124,11 @@ def _staged(path):
     return os.path.join(parent, f".{name}.staged")
 
 
+def _drop(path):
+    parent, name = os.path.split(os.path.abspath(path))
+    return os.path.join(parent, f".{name}.drop")
+
+
 def commit_staged(path):
     """Swap in the folder that ``new_folder(path, commit=False)`` kept aside."""
     path, _, ready, _ = _names(path)
@@ -199,7 +204,7 @@ def leftovers(path):
     except OSError:
         return []
     found = [os.path.join(parent, n) for n in names if n.startswith(prefix)]
-    return found + [p for p in (ready, old, _staged(path)) if os.path.lexists(p)]
+    return found + [p for p in (ready, old, _staged(path), _drop(path)) if os.path.lexists(p)]
 
 
 def read_manifest(folder):
@@ -246,18 +251,22 @@ def recover(path):
     found = leftovers(path)
     if not found:
         return False
+    drop = _drop(path)
     complete = []
-    for candidate in [path, ready, old]:
+    for candidate in [path, ready, old, drop]:
         if os.path.isdir(candidate) and read_manifest(candidate) is not None \
                 and not problems(candidate):
             complete.append((generation(candidate) or 0, candidate))
     if complete:
         best = max(complete)[1]
         if best != path:
-            if os.path.isdir(path):
-                os.rename(path, path + ".drop")
-                found.append(path + ".drop")
-            os.rename(best, path)
+            if os.path.isdir(path) and not _exchange(best, path):
+                if os.path.lexists(drop):
+                    shutil.rmtree(drop, ignore_errors=True)
+                os.rename(path, drop)  # a kill here: ``drop`` is a candidate next time
+                found.append(drop)
+            if not os.path.isdir(path):
+                os.rename(best, path)
     for p in found:
         if p != path and os.path.lexists(p):
             shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else _remove(p)

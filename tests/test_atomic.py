@@ -291,3 +291,26 @@ def test_sigkill_at_many_instants_never_leaves_a_mixed_folder(tmp_path):
     print(f"{mid_save} folder(s) caught mid-save by {kills} kills")
     assert mid_save > 0, "no kill landed inside a save: the test did not test anything"
     assert {"weights", "net_state", "weights_validation"} <= saved
+
+
+def test_a_recovery_killed_midway_is_recovered_next_time(tmp_path, monkeypatch):
+    target = tmp_path / "weights"
+    save(target, {"a.syntxt": "gen1\n"})
+    save(target, {"a.syntxt": "gen2\n"}, commit=False)
+    os.rename(atomic._staged(target), tmp_path / ".weights.ready")  # killed before its swap
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    real = os.rename
+
+    def killed_after_first(src, dst):
+        real(src, dst)
+        if str(dst).endswith(".drop"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "rename", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.recover(target)
+    monkeypatch.setattr(atomic.os, "rename", real)
+    assert not target.exists()  # the moment of the kill: old generation set aside
+    atomic.recover(target)
+    assert contents(target) == {"a.syntxt": "gen2\n"}
+    assert sorted(os.listdir(tmp_path)) == ["weights"]
