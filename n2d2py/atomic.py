@@ -299,8 +299,14 @@ def check_folder(path, may_recover=True):
 def read_consistent(path, read, may_recover=True, attempts=5):
     """``read(path)`` with the folder checked, retried if another run swapped a new generation
     in meanwhile (so that what is returned comes from one generation)."""
-    for _ in range(attempts):
-        before = check_folder(path, may_recover)
+    for attempt in range(attempts):
+        try:
+            before = check_folder(path, may_recover)
+        except N2D2PyError:
+            if may_recover or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)  # another run is between the two renames of a swap
+            continue
         result = read(path)
         if generation(path) == before:
             return result
