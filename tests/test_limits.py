@@ -26,6 +26,17 @@ def test_a_gzip_bomb_stops_at_the_announced_size(tmp_path):
     assert time.monotonic() - start < 2
 
 
+def test_a_huge_plain_idx_file_is_refused_without_reading_it(tmp_path):
+    huge = tmp_path / "t10k-images-idx3-ubyte"
+    with open(huge, "wb") as f:
+        f.write(b"\0\0\x08\x03" + struct.pack(">III", 10, 28, 28))
+        f.truncate(8 << 30)  # sparse: 8 GiB
+    start = time.monotonic()
+    with pytest.raises(N2D2PyError, match="trailing bytes: its header announces 7,856 bytes"):
+        databases.read_idx(huge, 3)
+    assert time.monotonic() - start < 2
+
+
 def test_gunzip_reads_concatenated_members_and_refuses_truncation(tmp_path):
     data = gzip.compress(b"abc") + gzip.compress(b"def")
     assert limits.gunzip(data, 6, "x") == b"abcdef"
