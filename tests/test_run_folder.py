@@ -100,6 +100,18 @@ def test_a_second_run_into_a_held_folder_is_refused(tmp_path, ini, capsys):
     assert code in (0, None) and "taking over" not in err  # the last run ended cleanly
 
 
+def test_two_runs_started_together_one_is_refused(tmp_path, ini):
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    args = [sys.executable, "-m", "n2d2py", ini(), *LEARN, "-o", str(out)]
+    runs = [subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    results = sorted((p.wait(timeout=120), p.stderr.read()) for p in runs)
+    assert [code for code, _ in results] == [0, 2], results
+    assert "the run folder is in use by another n2d2py run (pid" in results[1][1]
+    assert "Traceback" not in results[0][1] + results[1][1]
+
+
 @pytest.mark.parametrize("where", ["file", "devnull"])
 def test_an_output_that_is_not_a_folder_is_one_line(tmp_path, ini, capsys, where):
     target = tmp_path / "a_file" if where == "file" else Path("/dev/null")
