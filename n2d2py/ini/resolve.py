@@ -23,6 +23,7 @@ MAX_EXPRESSION_CHARS = 10_000
 MAX_EXPRESSION_DEPTH = 100
 MAX_INT_BITS = 4096  # about 1,233 decimal digits
 MAX_VALUE_CHARS = 1 << 20
+MAX_EVALUATED_CHARS = 2_000_000  # $(…) text evaluated per document
 MAX_SUBSTITUTIONS = 100_000  # per document (MobileNet_v1.ini makes 742)
 _WHITESPACE = " \t\n\v\f\r"
 
@@ -38,7 +39,7 @@ def resolve(doc, section, prop, _depth=0):
                          "times in this file (an expansion bomb?)")
     value = _references(doc, prop, _depth)
     value = _variables(doc, section, prop, value, _depth)
-    return _expressions(value, prop)
+    return _expressions(value, prop, doc)
 
 
 def _bounded(prop, parts):
@@ -121,7 +122,7 @@ def unresolved_variable(value):
     return match.group(1) if match else None
 
 
-def _expressions(value, prop):
+def _expressions(value, prop, doc=None):
     out, i = [], 0
     while True:
         start = value.find("$(", i)
@@ -137,6 +138,11 @@ def _expressions(value, prop):
         if depth:
             raise _error(prop, f"unbalanced parentheses in {value[start:]!r}")
         out.append(value[i:start])
+        if doc is not None:  # a document evaluates a bounded amount of arithmetic in all
+            doc.evaluated = getattr(doc, "evaluated", 0) + j - start
+            if doc.evaluated > MAX_EVALUATED_CHARS:
+                raise _error(prop, f"$(…) expressions in this file add up to more than "
+                             f"{MAX_EVALUATED_CHARS:,} characters (the limit)")
         out.append(format_number(evaluate(value[start + 2 : j], prop)))
         _bounded(prop, out)
         i = j + 1
@@ -242,6 +248,8 @@ def _check_size(op, left, right):
 def _pow(base, exponent, modulus=None):
     if modulus is None:
         _check_size(operator.pow, base, exponent)
+    elif any(isinstance(v, int) and v.bit_length() > 256 for v in (base, exponent, modulus)):
+        raise N2D2PyError("pow(a, b, m) with numbers over 256 bits (the limit)")
     return pow(base, exponent, modulus)
 
 

@@ -157,3 +157,20 @@ def test_generated_expressions_end_quickly_in_a_value_or_one_error(text):
             assert value.bit_length() <= resolve_module.MAX_INT_BITS
         resolve_module.format_number(value)  # printable (no 4,300-digit error)
     assert time.monotonic() - start < 1.0, text
+
+
+def test_a_document_evaluates_a_bounded_amount_of_arithmetic(monkeypatch):
+    monkeypatch.setattr(resolve_module, "MAX_EVALUATED_CHARS", 30)
+    doc = parse_text("[s]\n" + "".join(f"k{i}=$(1 + {i} * 3)\n" for i in range(5)), "a.ini")
+    values = []
+    with pytest.raises(N2D2PyError, match=r"a.ini:4: \[s\] k2: \$\(…\) expressions in this file "
+                       r"add up to more than 30 characters"):
+        for i in range(5):
+            values.append(resolve_module.resolve(doc, "s", doc.prop("s", f"k{i}")))
+    assert values == ["1", "4"]
+
+
+def test_modular_pow_is_bounded_too():
+    with pytest.raises(N2D2PyError, match="over 256 bits"):
+        evaluate(f"pow(3, {2**4000}, {2**4000 + 1})", PROP)
+    assert evaluate("pow(3, 5, 7)", PROP) == 5
