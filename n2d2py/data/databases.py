@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import os
 import re
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -108,16 +107,42 @@ def read_idx(path, ndim, sha256=None, expect=None):
 
 
 def _read_bytes(path):
+    from n2d2py import limits
+
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            head = f.read(4 + 4 * 255)
+        gz = path.suffix == ".gz" or head[:2] == b"\x1f\x8b"
+        # a plain file is read up to the size its header announces (a huge or special file
+        # is refused without reading it); a gzip file up to the size of its compressed data
+        size = os.stat(path).st_size
+        limit = size if gz else max(_idx_size(head), len(head))
+        if size > limit:
+            raise N2D2PyError(f"IDX file has trailing bytes: its header announces {limit:,} "
+                              f"bytes, the file has {size:,}", str(path))
+        raw = limits.read_regular(path, limit, "IDX file")
     except OSError as exc:
         raise N2D2PyError(f"cannot read IDX file: {exc.strerror}", str(path)) from None
-    if path.suffix != ".gz" and raw[:2] != b"\x1f\x8b":
+    if not gz:
         return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise N2D2PyError(f"corrupt gzip data ({exc})", str(path)) from None
+
+    # inflate the header, then no more than the size it announces (a gzip bomb stops there)
+    head = limits.gunzip(raw, 4 + 4 * 255, path, head=True)
+    return limits.gunzip(raw, _idx_size(head), path)
+
+
+def _idx_size(head):
+    """The byte size an IDX header announces (its header alone when it is not one)."""
+    if len(head) < 4 or head[2] not in _IDX_TYPES:
+        return len(head)
+    nd = head[3]
+    if len(head) < 4 + 4 * nd:
+        return len(head)
+    dims = np.frombuffer(head, ">u4", nd, 4).astype(object)
+    size = 1
+    for d in dims:
+        size *= int(d)
+    return 4 + 4 * nd + size * np.dtype(_IDX_TYPES[head[2]]).itemsize
 
 
 def _decode_idx(path, data, ndim):
