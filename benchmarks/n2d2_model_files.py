@@ -44,7 +44,7 @@ def make_data(root):
     for name in ("train.bin", "test.bin"):
         write_batch(cifar100 / name, rng.integers(0, 256, (4, 32, 32, 3), np.uint8),
                     rng.integers(0, 100, 4), coarse=rng.integers(0, 20, 4))
-    mnist = ROOT / "datasets" / "mnist"
+    mnist = ROOT / "n2d2py" / "datasets" / "mnist"  # the copy shipped inside the package
     if mnist.is_dir():
         (root / "mnist").symlink_to(mnist)
 

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from n2d2py import backend, cli, learning, network
-from n2d2py.data.databases import read_idx, write_idx
+from n2d2py.data.databases import PACKAGE_DATA, read_idx, write_idx
 from n2d2py.data.layouts import write_gtsrb, write_ilsvrc2012
 from n2d2py.ini import parse_file
 
 N2D2_MODELS = Path(__file__).parent / "data" / "n2d2_models"
-MNIST = Path(__file__).parents[1] / "datasets" / "mnist"
 
 
 def n2d2_file(name, folder, **values):
@@ -48,7 +47,7 @@ def tiny_mnist(root, n_train=400, n_test=100):
     root.mkdir(parents=True)
     for split, n in (("train", n_train), ("t10k", n_test)):
         for kind, ndim in (("images-idx3", 3), ("labels-idx1", 1)):
-            data = read_idx(MNIST / f"{split}-{kind}-ubyte.gz", ndim)[:n]
+            data = read_idx(PACKAGE_DATA / "mnist" / f"{split}-{kind}-ubyte.gz", ndim)[:n]
             write_idx(root / f"{split}-{kind}-ubyte", np.ascontiguousarray(data))
     return root
 
