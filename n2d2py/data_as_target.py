@@ -24,11 +24,11 @@ import os
 
 import numpy as np
 
-from n2d2py.backend import array_module
+from n2d2py.backend import array_module, to_host
 from n2d2py.errors import N2D2PyError
 from n2d2py.targets import (METRICS, Scores, TargetScore, class_metrics, confusion_text,
                             score_text)
-from n2d2py.weights import atomic_write_text
+from n2d2py.atomic import atomic_write_text
 
 LOSS_BINS, LOSS_MIN, LOSS_MAX = 20, -1.0, 1.0
 
@@ -122,8 +122,8 @@ class DataAsTarget(TargetScore):
         return (-error).astype(y.dtype, copy=False), loss
 
     def process(self, set_name, y, labels, ids=None, names=None):
-        t = _host(self._target(y)).reshape(y.shape[0], -1).astype(np.float64)
-        e = _host(y).reshape(y.shape[0], -1).astype(np.float64)
+        t = to_host(self._target(y)).reshape(y.shape[0], -1).astype(np.float64)
+        e = to_host(y).reshape(y.shape[0], -1).astype(np.float64)
         mse = ((t - e) ** 2).mean(axis=1)
         q = self.nb_targets
         pairs = (quantize(t, q, self.range_min, self.range_max) * q
@@ -155,7 +155,3 @@ class DataAsTarget(TargetScore):
 
     def __repr__(self):
         return f"DataAsTarget({self.name} on {self.cell_name})"
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
