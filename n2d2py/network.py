@@ -39,6 +39,8 @@ def default_model(doc):
 class Network:
     """The built graph: provider → cells (topological order) → targets."""
 
+    pretrained = ()  # sections whose cells start from a file's values (Type=ONNX)
+
     def __init__(self, doc, device, provider, database, cells, targets):
         self.doc = doc
         self.device = device
@@ -125,9 +127,15 @@ def build(doc, device, load_data=True):
         gsec.get_str(key, None)  # read here; used by later issues
     database = _database(doc)
     provider = _provider(doc, database, device, load_data)
-    cells = {}
+    cells, pretrained = {}, []
     for name in _topological_order(doc, provider.name):
-        cells[name] = _cell(doc, name, cells, provider, device, model)
+        if _is_onnx(doc, name):  # an ONNX graph: many cells, named after its nodes
+            from n2d2py.onnx import importer
+
+            cells.update(importer.build_section(Section(doc, [name]), cells, provider, device))
+            pretrained.append(name)
+        else:
+            cells[name] = _cell(doc, name, cells, provider, device, model)
     targets = _targets_of(doc, cells, provider)
     for name, cell in cells.items():
         _attach_solvers(doc, name, cell)
@@ -139,6 +147,7 @@ def build(doc, device, load_data=True):
     report_unused(doc, {name: cell.section.config.names for name, cell in cells.items()})
     net = Network(doc, device, provider, database, cells, targets)
     net.spike = spike
+    net.pretrained = pretrained  # sections whose cells start from a file's values (ONNX)
     return net
 
 
@@ -174,13 +183,20 @@ def _layer_names(doc):
     return [n for n in doc.section_names() if "Input" in doc.sections[n].props]
 
 
+def _is_onnx(doc, name):
+    return Section(doc, [name]).get_str("Type", "") == "ONNX"
+
+
 def _topological_order(doc, input_name):
     """Layers sorted by depth (1 + max depth of inputs), file order within a depth."""
     layers = _layer_names(doc)
     inputs = {name: Section(doc, [name]).get_list("Input") for name in layers}
+    onnx = [name for name in layers if _is_onnx(doc, name)]
     for name, names in inputs.items():
-        for item in names:
-            if item not in INPUT_NAMES and item not in inputs:
+        for item in list(names):
+            if item not in INPUT_NAMES and item not in inputs and onnx and name not in onnx:
+                names[names.index(item):names.index(item) + 1] = onnx  # an ONNX node's name
+            elif item not in INPUT_NAMES and item not in inputs:
                 close = difflib.get_close_matches(item, layers + [input_name], n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 why = " (a section without Input= is not a layer)" if item in doc else ""
@@ -220,8 +236,16 @@ def _cell(doc, name, built, provider, device, default):
     sec.config = Section(doc, _config_chain(doc, sec, model), label=name)
     ports = []
     for item in sec.get_list("Input"):
+        if item not in INPUT_NAMES and item not in built:
+            if item in doc and _is_onnx(doc, item):  # N2D2: "Input=onnx,<node>" orders after [onnx], no port
+                continue
+            close = difflib.get_close_matches(item, list(built), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise sec.error("Input", f"unknown input '{item}': no layer or ONNX node has that name{hint}")
         shape = provider.shape if item in INPUT_NAMES else built[item].out_shape
         ports.append(Port(provider.name if item in INPUT_NAMES else item, tuple(shape)))
+    if not ports:
+        raise sec.error("Input", "names only ONNX sections: add the ONNX node to read from")
     cls = CELLS.get(sec.get_str("Type"), where=sec.prop("Type"))
     cell = cls.from_section(sec, ports, device)
     cell.section = sec

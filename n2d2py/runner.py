@@ -33,6 +33,7 @@ class Options:
     ws: int = 10000
     dev: int = 0
     fuse: bool = False
+    export: str | None = None
     out: str = "."
     dry_run: bool = False
     strict: bool = False
@@ -48,6 +49,9 @@ def run(opts):
 
     if opts.find_lr and (opts.learning or opts.test):
         raise N2D2PyError("-find-lr runs alone and exits: drop -learn, -learn-epoch and -test")
+    if opts.export is not None and opts.export not in EXPORTS:
+        raise N2D2PyError(f"-export {opts.export}: not implemented in n2d2py (N2D2's C, CPP, "
+                          f"... exports are not; available: {', '.join(EXPORTS)})")
 
     doc = parse_file(opts.ini, Diagnostics(strict=opts.strict))
     model = network.default_model(doc)
@@ -89,9 +93,15 @@ def run(opts):
         for _, _, target in net.targets:
             target.write_labels_mapping(out)
         learning.learn(net, opts, out, progress)
+    if opts.export and not (opts.learning or opts.test):
+        if not opts.weights and _best_weights(net, out, required=not net.pretrained):
+            _import_weights(net, _best_weights(net, out), False)
+        return _export(net, opts, out)
     if opts.learning or opts.test:
         if not opts.weights or opts.learning:
-            _import_weights(net, _best_weights(net, out), False)
+            best = _best_weights(net, out, required=opts.learning or not net.pretrained)
+            if best:  # a network imported with its weights (ONNX) tests them when none learned
+                _import_weights(net, best, False)
         if net.provider.size("Test") == 0:
             raise N2D2PyError("the Test set is empty: nothing to test")
         if opts.fuse:
@@ -103,6 +113,18 @@ def run(opts):
         evaluation.test(net, opts, out)
         if net.spike is not None:  # then the spike test on the same stimuli (spec §6.7)
             spike_evaluation.test(net, opts, out)
+    if opts.export:
+        _export(net, opts, out)
+    return net
+
+
+EXPORTS = ("ONNX",)  # -export TYPE
+
+
+def _export(net, opts, out):
+    from n2d2py.onnx import export
+
+    print(f"Exported the network to {export.write(net, out)}")
     return net
 
 
@@ -144,9 +166,11 @@ def _print_sizes(net):
         print(f"{set_name} set size: {net.provider.size(set_name)} stimuli")
 
 
-def _best_weights(net, out):
+def _best_weights(net, out, required=True):
     name = "weights_validation" if net.provider.size("Validation") > 0 else "weights"
     path = os.path.join(out, name)
+    if not os.path.isdir(path) and not required:
+        return None
     if not os.path.isdir(path):
         raise N2D2PyError(f"no learned weights in {path}/ (learn first, or give -w DIR)")
     return path
