@@ -39,6 +39,7 @@ class Writer:
         self.onnx, self.h, self.net = onnx, onnx.helper, net
         self.nodes, self.inits = [], []
         self.tensors = {net.input_name: (net.input_name, 4)}  # cell → (tensor name, rank)
+        self.target_cells = {cell for _, cell, _ in net.targets}
 
     def model(self):
         from n2d2py.onnx.export_cells import WRITERS
@@ -50,6 +51,9 @@ class Writer:
                 raise N2D2PyError(f"-export ONNX: cell {name} of type {cell.type_name} has no "
                                   "ONNX form")
             ins = [self.tensors[p.name] for p in cell.inputs]
+            self.name = name
+            if name in self.target_cells and self.has_activation(cell):
+                self.name = f"{name}_preact"  # the graph output (the activation's) is <cell>
             out, rank = write(self, cell, ins)
             self.tensors[name] = (self.activation(cell, out), rank)
         c, hh, w = net.provider.shape
@@ -101,9 +105,14 @@ class Writer:
             return names[0]
         return self.node("Concat", names, f"{cell.name}_concat", axis=1)
 
+    @staticmethod
+    def has_activation(cell):
+        return cell.activation is not None and type(cell.activation).__name__ != "Linear"
+
     def activation(self, cell, out):
         from n2d2py.onnx.export_cells import write_activation
 
-        if cell.activation is None or type(cell.activation).__name__ == "Linear":
+        if not self.has_activation(cell):
             return out
-        return write_activation(self, cell, out, f"{cell.name}_act")
+        name = cell.name if self.name != cell.name else f"{cell.name}_act"
+        return write_activation(self, cell, out, name)

@@ -46,52 +46,52 @@ def conv(w, cell, ins):
                                   for g in range(groups)])
     else:
         weights = weights * cell.mask[:, :, None, None]
-    inputs = [x, w.const(f"{cell.name}_w", weights)]
+    inputs = [x, w.const(f"{w.name}_w", weights)]
     if cell.bias is not None:
-        inputs.append(w.const(f"{cell.name}_b", w.param(cell, cell.bias)))
+        inputs.append(w.const(f"{w.name}_b", w.param(cell, cell.bias)))
     ph, pw = cell.padding
     if min(ph, pw) < 0:
-        raise N2D2PyError(f"-export ONNX: cell {cell.name} has negative padding")
-    w.node("Conv", inputs, cell.name, kernel_shape=list(cell.kernel), strides=list(cell.stride),
+        raise N2D2PyError(f"-export ONNX: cell {w.name} has negative padding")
+    w.node("Conv", inputs, w.name, kernel_shape=list(cell.kernel), strides=list(cell.stride),
            pads=[ph, pw, ph, pw], dilations=list(cell.dilation), group=groups)
-    return cell.name, 4
+    return w.name, 4
 
 
 @writes("Fc")
 def fc(w, cell, ins):
     flat = [w.as2d(t) for t in ins]
-    x = flat[0] if len(flat) == 1 else w.node("Concat", flat, f"{cell.name}_concat", axis=1)
-    inputs = [x, w.const(f"{cell.name}_w", w.param(cell, cell.weights))]
+    x = flat[0] if len(flat) == 1 else w.node("Concat", flat, f"{w.name}_concat", axis=1)
+    inputs = [x, w.const(f"{w.name}_w", w.param(cell, cell.weights))]
     if cell.bias is not None:
-        inputs.append(w.const(f"{cell.name}_b", w.param(cell, cell.bias)))
-    w.node("Gemm", inputs, cell.name, transB=1)
-    return cell.name, 2
+        inputs.append(w.const(f"{w.name}_b", w.param(cell, cell.bias)))
+    w.node("Gemm", inputs, w.name, transB=1)
+    return w.name, 2
 
 
 @writes("Pool")
 def pool(w, cell, ins):
     if not cell.one_to_one:
-        raise N2D2PyError(f"-export ONNX: Pool {cell.name} has a channel map other than "
+        raise N2D2PyError(f"-export ONNX: Pool {w.name} has a channel map other than "
                           "one-to-one (no ONNX form)")
     x = w.joined(cell, ins)
     ph, pw = cell.padding
     op = "MaxPool" if cell.pooling == "Max" else "AveragePool"
     extra = {} if op == "MaxPool" else {"count_include_pad": 1}
-    w.node(op, [x], cell.name, kernel_shape=list(cell.pool), strides=list(cell.stride),
+    w.node(op, [x], w.name, kernel_shape=list(cell.pool), strides=list(cell.stride),
            pads=[ph, pw, ph, pw], **extra)
-    return cell.name, 4
+    return w.name, 4
 
 
 @writes("BatchNorm")
 def batchnorm(w, cell, ins):
     x = w.joined(cell, ins, rank4=len(ins) > 1)
     rank = 4 if len(ins) > 1 else ins[0][1]
-    names = [w.const(f"{cell.name}_{role}", w.param(cell, p)) for role, p in
+    names = [w.const(f"{w.name}_{role}", w.param(cell, p)) for role, p in
              (("scale", cell.scale), ("bias", cell.bias), ("mean", cell.mean),
               ("variance", cell.variance))]
-    w.node("BatchNormalization", [x] + names, cell.name, epsilon=cell.epsilon,
+    w.node("BatchNormalization", [x] + names, w.name, epsilon=cell.epsilon,
            momentum=1.0 - cell.momentum)
-    return cell.name, rank
+    return w.name, rank
 
 
 @writes("ElemWise")
@@ -103,28 +103,28 @@ def elemwise(w, cell, ins):
     op = cell.operation
     if op in ("Prod", "Max"):
         if len(xs) == 1:
-            return w.node("Identity", xs, cell.name), rank
-        return w.node("Mul" if op == "Prod" else "Max", xs, cell.name), rank
+            return w.node("Identity", xs, w.name), rank
+        return w.node("Mul" if op == "Prod" else "Max", xs, w.name), rank
     if op != "Sum":
-        raise N2D2PyError(f"-export ONNX: ElemWise {cell.name} Operation={op} has no ONNX form")
+        raise N2D2PyError(f"-export ONNX: ElemWise {w.name} Operation={op} has no ONNX form")
     shape = [-1] + [1] * (rank - 2) if cell.per_channel else []
     terms = []
     for i, x in enumerate(xs):
         weight = np.asarray(cell.weights if cell.per_channel else cell.weights[i], np.float32)
         if np.any(weight != 1):
-            x = w.node("Mul", [x, w.const(f"{cell.name}_w{i}", weight.reshape(shape))],
-                       f"{cell.name}_mul{i}")
+            x = w.node("Mul", [x, w.const(f"{w.name}_w{i}", weight.reshape(shape))],
+                       f"{w.name}_mul{i}")
         terms.append(x)
     shift = (np.asarray(cell.shifts, np.float32) * (len(xs) if cell.per_channel else 1)
              if cell.per_channel else np.float32(sum(cell.shifts)))
     total = terms[0] if len(terms) == 1 else None
     if len(terms) > 1:
-        total = w.node("Sum", terms, f"{cell.name}_sum" if np.any(shift != 0) else cell.name)
+        total = w.node("Sum", terms, f"{w.name}_sum" if np.any(shift != 0) else w.name)
     if np.any(shift != 0):
-        return w.node("Add", [total, w.const(f"{cell.name}_s", shift.reshape(shape))],
-                      cell.name), rank
-    if total != cell.name:
-        total = w.node("Identity", [total], cell.name)
+        return w.node("Add", [total, w.const(f"{w.name}_s", shift.reshape(shape))],
+                      w.name), rank
+    if total != w.name:
+        total = w.node("Identity", [total], w.name)
     return total, rank
 
 
@@ -132,13 +132,13 @@ def elemwise(w, cell, ins):
 def softmax(w, cell, ins):
     rank = ins[0][1] if len(ins) == 1 else 4
     x = w.joined(cell, ins, rank4=len(ins) > 1)
-    return w.node("Softmax", [x], cell.name, axis=1), rank
+    return w.node("Softmax", [x], w.name, axis=1), rank
 
 
 @writes("Dropout")
 def dropout(w, cell, ins):
     rank = ins[0][1] if len(ins) == 1 else 4
-    return w.node("Identity", [w.joined(cell, ins, rank4=len(ins) > 1)], cell.name), rank
+    return w.node("Identity", [w.joined(cell, ins, rank4=len(ins) > 1)], w.name), rank
 
 
 @writes("Padding")
@@ -146,32 +146,32 @@ def padding(w, cell, ins):
     x = w.joined(cell, ins)
     top, bottom, left, right = cell.sides
     if not any(cell.sides):
-        return (w.node("Identity", [x], cell.name) if x != cell.name else x), 4
-    pads = w.const(f"{cell.name}_pads", [0, 0, top, left, 0, 0, bottom, right], np.int64)
-    return w.node("Pad", [x, pads], cell.name, mode="constant"), 4
+        return (w.node("Identity", [x], w.name) if x != w.name else x), 4
+    pads = w.const(f"{w.name}_pads", [0, 0, top, left, 0, 0, bottom, right], np.int64)
+    return w.node("Pad", [x, pads], w.name, mode="constant"), 4
 
 
 @writes("Reshape")
 def reshape(w, cell, ins):
     x = w.joined(cell, ins)
-    shape = w.const(f"{cell.name}_shape", [-1, *cell.out_shape], np.int64)
-    return w.node("Reshape", [x, shape], cell.name), 4
+    shape = w.const(f"{w.name}_shape", [-1, *cell.out_shape], np.int64)
+    return w.node("Reshape", [x, shape], w.name), 4
 
 
 @writes("Transpose")
 def transpose(w, cell, ins):
-    return w.node("Transpose", [w.joined(cell, ins)], cell.name, perm=list(cell.axes)), 4
+    return w.node("Transpose", [w.joined(cell, ins)], w.name, perm=list(cell.axes)), 4
 
 
 @writes("Resize")
 def resize(w, cell, ins):
     x = w.joined(cell, ins)
     _, height, width = cell.out_shape
-    shape = w.node("Shape", [x], f"{cell.name}_inshape")
-    nc = w.node("Slice", [shape, w.const(f"{cell.name}_s0", [0], np.int64),
-                          w.const(f"{cell.name}_s1", [2], np.int64)], f"{cell.name}_nc")
-    sizes = w.node("Concat", [nc, w.const(f"{cell.name}_hw", [height, width], np.int64)],
-                   f"{cell.name}_sizes", axis=0)
+    shape = w.node("Shape", [x], f"{w.name}_inshape")
+    nc = w.node("Slice", [shape, w.const(f"{w.name}_s0", [0], np.int64),
+                          w.const(f"{w.name}_s1", [2], np.int64)], f"{w.name}_nc")
+    sizes = w.node("Concat", [nc, w.const(f"{w.name}_hw", [height, width], np.int64)],
+                   f"{w.name}_sizes", axis=0)
     if cell.mode == "NearestNeighbor":
         attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
                      nearest_mode="floor")
@@ -180,7 +180,7 @@ def resize(w, cell, ins):
                      if cell.align_corners and height > 1 and width > 1 else "asymmetric")
     else:
         attrs = dict(mode="linear", coordinate_transformation_mode="half_pixel")
-    return w.node("Resize", [x, "", "", sizes], cell.name, **attrs), 4
+    return w.node("Resize", [x, "", "", sizes], w.name, **attrs), 4
 
 
 def write_activation(w, cell, x, out):
@@ -188,7 +188,7 @@ def write_activation(w, cell, x, out):
     kind = type(a).__name__
     if kind == "Rectifier":
         if a.leak_slope and a.clipping:
-            raise N2D2PyError(f"-export ONNX: {cell.name}: a leaky and clipped Rectifier has "
+            raise N2D2PyError(f"-export ONNX: {w.name}: a leaky and clipped Rectifier has "
                               "no ONNX form")
         if a.clipping:
             return w.node("Clip", [x, w.const(f"{out}_min", 0.0), w.const(f"{out}_max",
@@ -205,4 +205,4 @@ def write_activation(w, cell, x, out):
         return w.node("Clip", [x, w.const(f"{out}_min", -t), w.const(f"{out}_max", t)], out)
     if kind == "Softplus":
         return w.node("Softplus", [x], out)
-    raise N2D2PyError(f"-export ONNX: {cell.name}: activation {kind} has no ONNX form here")
+    raise N2D2PyError(f"-export ONNX: {w.name}: activation {kind} has no ONNX form here")

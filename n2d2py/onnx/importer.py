@@ -89,6 +89,7 @@ class Importer:
         self.dead = set()  # outputs of ignored nodes and of nodes fed only by them
         self.cells = {}
         self.uses = g.consumers(self.model.graph)
+        self.graph_outputs = {o.name for o in self.model.graph.output}
         self.consumer_ops = {}
         for node in self.model.graph.node:
             for name in node.input:
@@ -124,6 +125,18 @@ class Importer:
                 self.unsupported(node)
         if not self.cells:
             raise self.error(f"{self.path}: no cell was created from the ONNX graph")
+        self._name_outputs()
+
+    def _name_outputs(self):
+        """A graph output computed by a no-cell op (Flatten, Squeeze, Identity, ...) gets an
+        identity cell of its name, so that ``[<output>.Target]`` finds it."""
+        from n2d2py.cells.elemwise import ElemWiseCell
+
+        for out in self.model.graph.output:
+            x = self.tensors.get(out.name)
+            if isinstance(x, Data) and x.cell != out.name and out.name not in self.built:
+                node = self.onnx.helper.make_node("Identity", [out.name], [out.name])
+                self.add(node, lambda n, p, s: ElemWiseCell(n, p, self.device, "Sum"), [x])
 
     def _skipped(self, node):
         """Ignored nodes, and nodes reading only dead tensors, produce dead tensors."""
@@ -252,6 +265,15 @@ class Importer:
         self.tensors[node.output[0]] = Data(data.cell, data.shape, data.rank if rank is None
                                             else rank)
 
+    def _rename(self, x, name):
+        """Cell ``x.cell`` (read by nothing else) takes the name ``name``."""
+        if name in self.built or name in self.cells:
+            return x
+        cell = self.cells.pop(x.cell)
+        cell.name = cell.section.name = cell.section.config.name = name
+        self.cells[name] = cell
+        return Data(name, x.shape, x.rank)
+
     def auto_target(self, name):
         """N2D2: an imported Softmax gets a target ``[<name>.Target]`` unless the INI has one."""
         from n2d2py.ini.parse import RawSection
@@ -272,6 +294,8 @@ class Importer:
         if (cell is not None and cell.type_name in FOLD_INTO and cell.activation is None
                 and self.uses.get(node.input[0], 0) == 1 and x.cell not in self.ignore):
             cell.activation = act
+            if node.output[0] in self.graph_outputs:  # keep a graph output's name reachable
+                x = self._rename(x, node.output[0])
             self.alias(node, x)
             return
         self.add(node, lambda n, p, s: ElemWiseCell(n, p, self.device, "Sum", activation=act),

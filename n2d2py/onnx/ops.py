@@ -285,8 +285,11 @@ def elementwise(imp, node, a):
         raise imp.fail(node, "dividing a constant by a tensor is not supported")
     if op in ("Add", "Sub") and i == 0 and _fold_bias(imp, node, x, c if op == "Add" else -c):
         return
-    weight, shift = {"Add": (1.0, c), "Mul": (c, 0.0), "Div": (1.0 / np.float32(c), 0.0),
-                     "Sub": (1.0, -c) if i == 0 else (-1.0, c)}[op]
+    if op == "Div" and np.any(np.asarray(c) == 0):
+        raise imp.fail(node, "division by a constant holding 0")
+    weight, shift = {"Add": lambda: (1.0, c), "Mul": lambda: (c, 0.0),
+                     "Div": lambda: (1.0 / np.asarray(c, np.float64), 0.0),
+                     "Sub": lambda: (1.0, -c) if i == 0 else (-1.0, c)}[op]()
     _affine(imp, node, x, weight, shift)
 
 

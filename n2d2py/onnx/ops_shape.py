@@ -107,10 +107,10 @@ def identity(imp, node, a):
 
 def _resize_mode(imp, node, a, integer_scale):
     mode = a.get("mode", "nearest")
-    coords = a.get("coordinate_transformation_mode",
-                   "asymmetric" if node.op_type == "Upsample" or imp.opset < 11 else "half_pixel")
+    old = node.op_type == "Upsample" or imp.opset < 11  # asymmetric coordinates, floor
+    coords = a.get("coordinate_transformation_mode", "asymmetric" if old else "half_pixel")
     if mode == "nearest":
-        rounding = a.get("nearest_mode", "round_prefer_floor")
+        rounding = a.get("nearest_mode", "floor" if old else "round_prefer_floor")
         if (coords == "asymmetric" and rounding == "floor") or (
                 integer_scale and coords in ("half_pixel", "pytorch_half_pixel")
                 and rounding in ("round_prefer_floor", "round_prefer_ceil")):
