@@ -265,9 +265,11 @@ class Importer:
         self.tensors[node.output[0]] = Data(data.cell, data.shape, data.rank if rank is None
                                             else rank)
 
-    def _rename(self, x, name):
-        """Cell ``x.cell`` (read by nothing else) takes the name ``name``."""
-        if name in self.built or name in self.cells:
+    def keep_output_name(self, node, x):
+        """A node folded into the cell that computed its input ``x`` (read by nothing else):
+        when its output is a graph output, the cell takes that name (a Target can find it)."""
+        name = node.output[0]
+        if name not in self.graph_outputs or name in self.built or name in self.cells:
             return x
         cell = self.cells.pop(x.cell)
         cell.name = cell.section.name = cell.section.config.name = name
@@ -294,9 +296,7 @@ class Importer:
         if (cell is not None and cell.type_name in FOLD_INTO and cell.activation is None
                 and self.uses.get(node.input[0], 0) == 1 and x.cell not in self.ignore):
             cell.activation = act
-            if node.output[0] in self.graph_outputs:  # keep a graph output's name reachable
-                x = self._rename(x, node.output[0])
-            self.alias(node, x)
+            self.alias(node, self.keep_output_name(node, x))
             return
         self.add(node, lambda n, p, s: ElemWiseCell(n, p, self.device, "Sum", activation=act),
                  [x])

@@ -87,8 +87,6 @@ def test_batchnorm_kept_as_a_node(tmp_path):
         bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2)
         bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-1, 1)
     module = Lambda(lambda x, b: b(x) * 1.0, bn)
-    net = check(module, (3, 5, 5), tmp_path, training=torch.onnx.TrainingMode.PRESERVE,
-                do_constant_folding=False) if False else None
     from helpers import export
 
     path = export(module, (2, 3, 5, 5), tmp_path / "bn.onnx", do_constant_folding=False)
