@@ -125,6 +125,11 @@ def build(doc, device, load_data=True):
     gsec = global_section(doc)
     for key in ("DefaultDataType", "CheckWeightRange", "InsertBatchNormAfterConv"):
         gsec.get_str(key, None)  # read here; used by later issues
+    for name in _layer_names(doc):  # a missing ONNX file is said first, before any data loads
+        if _is_onnx(doc, name):
+            from n2d2py.onnx import importer
+
+            importer.check_file(Section(doc, [name]))
     database = _database(doc)
     provider = _provider(doc, database, device, load_data)
     cells, pretrained = {}, []

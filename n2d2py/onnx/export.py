@@ -2,7 +2,7 @@
 
 Each cell becomes the nodes that compute it; the node computing the cell's pre-activation
 output is named after the cell and its activation writes ``<cell>_act``, so importing the file
-again gives cells of the same names (activations fold back). The graph input is named after
+again gives cells of the same names (activations fold back into them, as N2D2 folds them). The graph input is named after
 the provider (``sp``), with a symbolic batch; the graph outputs are the target cells. Cell
 types or activations with no ONNX form are refused by name.
 """
@@ -39,7 +39,6 @@ class Writer:
         self.onnx, self.h, self.net = onnx, onnx.helper, net
         self.nodes, self.inits = [], []
         self.tensors = {net.input_name: (net.input_name, 4)}  # cell → (tensor name, rank)
-        self.target_cells = {cell for _, cell, _ in net.targets}
 
     def model(self):
         from n2d2py.onnx.export_cells import WRITERS
@@ -52,8 +51,6 @@ class Writer:
                                   "ONNX form")
             ins = [self.tensors[p.name] for p in cell.inputs]
             self.name = name
-            if name in self.target_cells and self.has_activation(cell):
-                self.name = f"{name}_preact"  # the graph output (the activation's) is <cell>
             out, rank = write(self, cell, ins)
             self.tensors[name] = (self.activation(cell, out), rank)
         c, hh, w = net.provider.shape
@@ -114,5 +111,4 @@ class Writer:
 
         if not self.has_activation(cell):
             return out
-        name = cell.name if self.name != cell.name else f"{cell.name}_act"
-        return write_activation(self, cell, out, name)
+        return write_activation(self, cell, out, f"{cell.name}_act")

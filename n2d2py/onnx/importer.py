@@ -15,6 +15,7 @@ Dropout), gives solvers, fillers and a ``ConfigSection`` chain; ``[<activation o
 replace a folded activation (``ActivationFunction=...``).
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,16 @@ class ValuesFiller:
         return f"ValuesFiller({self.values.shape})"
 
 
+def check_file(sec):
+    """``File`` is given and names a file: else one line naming the path and the section."""
+    if sec.prop("File") is None:
+        raise sec.error(None, "File is required in a Type=ONNX section (the ONNX model)")
+    path = sec.get_path("File")
+    if not os.path.isfile(path):
+        raise sec.error("File", f"ONNX file not found: {path}")
+    return path
+
+
 def build_section(sec, built, provider, device):
     """The cells of ONNX section ``sec`` (name → cell, in graph order)."""
     imp = Importer(sec, built, provider, device)
@@ -68,10 +79,8 @@ class Importer:
     def __init__(self, sec, built, provider, device):
         self.sec, self.doc, self.device = sec, sec.doc, device
         self.built, self.provider = built, provider
+        self.path = check_file(sec)
         self.where = sec.prop("File")
-        if self.where is None:
-            raise sec.error(None, "File is required in a Type=ONNX section (the ONNX model)")
-        self.path = sec.get_path("File")
         self.ignore = set(sec.get_str("Ignore", "").replace('"', " ").split())
         self.ignore_input_size = sec.get_bool("IgnoreInputSize", False)
         if sec.get_bool("Transpose", False):
@@ -89,7 +98,6 @@ class Importer:
         self.dead = set()  # outputs of ignored nodes and of nodes fed only by them
         self.cells = {}
         self.uses = g.consumers(self.model.graph)
-        self.graph_outputs = {o.name for o in self.model.graph.output}
         self.consumer_ops = {}
         for node in self.model.graph.node:
             for name in node.input:
@@ -128,13 +136,15 @@ class Importer:
         self._name_outputs()
 
     def _name_outputs(self):
-        """A graph output computed by a no-cell op (Flatten, Squeeze, Identity, ...) gets an
-        identity cell of its name, so that ``[<output>.Target]`` finds it."""
+        """A graph output that is no cell's name (computed by a folded activation or a no-cell
+        op: Flatten, Squeeze, Identity...) gets an identity cell of its name when the INI
+        names it (``[<output>.Target]``, ``Input=<output>``); N2D2 would not find it."""
         from n2d2py.cells.elemwise import ElemWiseCell
 
         for out in self.model.graph.output:
             x = self.tensors.get(out.name)
-            if isinstance(x, Data) and x.cell != out.name and out.name not in self.built:
+            if (isinstance(x, Data) and x.cell != out.name and out.name not in self.built
+                    and self._named_in_ini(out.name)):
                 node = self.onnx.helper.make_node("Identity", [out.name], [out.name])
                 self.add(node, lambda n, p, s: ElemWiseCell(n, p, self.device, "Sum"), [x])
 
@@ -265,16 +275,13 @@ class Importer:
         self.tensors[node.output[0]] = Data(data.cell, data.shape, data.rank if rank is None
                                             else rank)
 
-    def keep_output_name(self, node, x):
-        """A node folded into the cell that computed its input ``x`` (read by nothing else):
-        when its output is a graph output, the cell takes that name (a Target can find it)."""
-        name = node.output[0]
-        if name not in self.graph_outputs or name in self.built or name in self.cells:
-            return x
-        cell = self.cells.pop(x.cell)
-        cell.name = cell.section.name = cell.section.config.name = name
-        self.cells[name] = cell
-        return Data(name, x.shape, x.rank)
+    def _named_in_ini(self, name):
+        for section, raw in self.doc.sections.items():
+            if section.startswith(f"{name}.Target"):
+                return True
+            if "Input" in raw.props and name in raw.props["Input"].raw.split(","):
+                return True
+        return False
 
     def auto_target(self, name):
         """N2D2: an imported Softmax gets a target ``[<name>.Target]`` unless the INI has one."""
@@ -296,7 +303,7 @@ class Importer:
         if (cell is not None and cell.type_name in FOLD_INTO and cell.activation is None
                 and self.uses.get(node.input[0], 0) == 1 and x.cell not in self.ignore):
             cell.activation = act
-            self.alias(node, self.keep_output_name(node, x))
+            self.alias(node, x)
             return
         self.add(node, lambda n, p, s: ElemWiseCell(n, p, self.device, "Sum", activation=act),
                  [x])

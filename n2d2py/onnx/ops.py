@@ -265,7 +265,7 @@ def _fold_bias(imp, node, x, shift):
     w = cell.weights
     cell.bias = Param("bias", (o,), imp.filler(cell.section, "BiasFiller", shift), "Bias",
                       w.fan_in, w.fan_out)
-    imp.alias(node, imp.keep_output_name(node, x))
+    imp.alias(node, x)
     return True
 
 

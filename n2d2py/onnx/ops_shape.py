@@ -43,8 +43,10 @@ def flatten(imp, node, a):
 @converter("Reshape")
 def reshape(imp, node, a):
     x = imp.data(node)
-    target = a["shape"] if "shape" in a else imp.const(node, 1, "shape").tolist()
+    target = list(a["shape"] if "shape" in a else imp.const(node, 1, "shape").tolist())
     current = x.onnx_shape(imp.batch)
+    if target and target[0] in (1, imp.batch):  # the batch axis, even of a batch-1 graph
+        target[0] = imp.batch
     out = [current[i] if v == 0 and not a.get("allowzero", 0) else int(v)
            for i, v in enumerate(target)]
     if out.count(-1) == 1:

@@ -40,7 +40,8 @@ def compare(path, shape, batch=2, **kw):
     net = build(path, shape, **kw)
     x = RNG.standard_normal((batch, *shape)).astype(np.float32)
     want = run_ort(path, x)
-    np.testing.assert_allclose(run_n2d2py(net, x).reshape(want.shape), want, rtol=1e-5, atol=1e-5)
+    got = run_n2d2py(net, x, kw.get("target", "out"))
+    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-5, atol=1e-5)
     return net
 
 
@@ -70,8 +71,8 @@ def test_matmul_add_folds_into_the_fc_bias_unless_cntk_0(tmp_path):
     nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["m"]),
              helper.make_node("Add", ["m", "b"], ["out"])]
     path = save(tmp_path, nodes, [init("w", (12, 5)), init("b", (5,))], (3, 2, 2))
-    net = compare(path, (3, 2, 2))
-    assert list(net.cells) == ["out"] and net.cells["out"].bias is not None  # named as the output
+    net = compare(path, (3, 2, 2), target="m")  # N2D2's name: the Add folded into MatMul's cell
+    assert list(net.cells) == ["m"] and net.cells["m"].bias is not None
     net = compare(path, (3, 2, 2), extra="CNTK=0")
     assert list(net.cells) == ["m", "out"] and net.cells["m"].bias is None
 
@@ -80,7 +81,8 @@ def test_clip_attributes_at_opset_9(tmp_path):
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
              helper.make_node("Clip", ["c"], ["out"], min=0.0, max=1.5)]
     net = compare(save(tmp_path, nodes, [init("w", (2, 3, 1, 1))], (3, 3, 3), opset=9), (3, 3, 3))
-    assert net.cells["out"].activation.clipping == 1.5  # folded, the cell renamed to the output
+    assert net.cells["c"].activation.clipping == 1.5  # folded into the Conv
+    assert net.cells["out"].type_name == "ElemWise"  # [out.Target] names the graph output
 
 
 def test_onnx_init_0_keeps_the_fillers(tmp_path):
@@ -170,3 +172,44 @@ def test_onnx_package_missing_names_the_extra(monkeypatch):
         ImportError(name)) if name == "onnx" else real(name, *a, **k))
     with pytest.raises(N2D2PyError, match=r'pip install "n2d2py\[onnx\]"'):
         require_onnx()
+
+
+def test_cntk_style_graph_as_mnist_onnx_ini_reads_it(tmp_path):
+    """N2D2's mnist_ONNX.ini pattern: a batch-1 graph dividing its input by a Constant, a
+    bias-less Convolution + Plus(Reshape(Constant)), MatMul by Reshape(Constant) + Plus; the
+    target sits on the MatMul's name (the Plus folds into its bias)."""
+    k = lambda name, values: helper.make_node("Constant", [], [name], value=numpy_helper.from_array(
+        np.asarray(values, np.float32 if np.asarray(values).dtype.kind == "f" else np.int64)))
+    nodes = [
+        k("Constant300", 256.0), helper.make_node("Div", ["x", "Constant300"], ["Block1_Output_0"]),
+        helper.make_node("Conv", ["Block1_Output_0", "W"], ["Convolution10_Output_0"], pads=[2, 2, 2, 2]),
+        k("Constant301", RNG.standard_normal((4,))), k("Shape301", [4, 1, 1]),
+        helper.make_node("Reshape", ["Constant301", "Shape301"], ["Reshape302_Output_0"]),
+        helper.make_node("Add", ["Convolution10_Output_0", "Reshape302_Output_0"], ["Plus12_Output_0"]),
+        helper.make_node("Relu", ["Plus12_Output_0"], ["ReLU14_Output_0"]),
+        helper.make_node("MaxPool", ["ReLU14_Output_0"], ["Pooling16_Output_0"], kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        k("Shape415", [1, 4 * 4 * 4]),
+        helper.make_node("Reshape", ["Pooling16_Output_0", "Shape415"], ["Reshape416_Output_0"]),
+        k("Constant312", RNG.standard_normal((64 * 10,))), k("Shape392", [64, 10]),
+        helper.make_node("Reshape", ["Constant312", "Shape392"], ["Reshape393_Output_0"]),
+        helper.make_node("MatMul", ["Reshape416_Output_0", "Reshape393_Output_0"], ["Times418_Output_0"]),
+        k("Constant420", RNG.standard_normal((1, 10))),
+        helper.make_node("Add", ["Times418_Output_0", "Constant420"], ["Plus422_Output_0"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "cntk", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+        [helper.make_tensor_value_info("Plus422_Output_0", TensorProto.FLOAT, [1, 10])],
+        [init("W", (4, 1, 5, 5))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
+    model.ir_version = 8
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    text = INI.format(w=8, h=8, c=1, batch=3, file=path, target="Times418_Output_0", extra="")
+    net = build(path, (1, 8, 8), text=text)
+    assert list(net.cells) == ["Block1_Output_0", "Convolution10_Output_0", "Pooling16_Output_0",
+                               "Times418_Output_0"]
+    x = RNG.uniform(0, 255, (3, 1, 8, 8)).astype(np.float32)
+    want = np.concatenate([run_ort(path, x[i:i + 1]) for i in range(3)])  # a batch-1 graph
+    got = run_n2d2py(net, x, "Times418_Output_0").reshape(3, 10)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
