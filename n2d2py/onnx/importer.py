@@ -26,7 +26,7 @@ from n2d2py.errors import N2D2PyError
 from n2d2py.ini.section import Section
 from n2d2py.onnx import graph as g
 
-KEYS = ("Type", "Input", "File", "Ignore", "IgnoreInputSize", "Transpose", "CNTK", "ONNX_init")
+KEYS = ("File", "Input", "Type", "Ignore", "IgnoreInputSize", "Transpose", "CNTK", "ONNX_init")
 INPUT_NAMES = ("cenv", "env", "sp")
 FOLD_INTO = ("Conv", "Fc", "Pool", "BatchNorm", "ElemWise")  # cells an activation folds into
 
