@@ -3,8 +3,6 @@
 ``build`` is the only code that reads ``Type=``; classes come from the registries.
 """
 
-import difflib
-
 from n2d2py import activations as _activations  # noqa: F401  (fills ACTIVATIONS)
 from n2d2py import cells as _cells  # noqa: F401  (fills CELLS)
 from n2d2py import data as _data  # noqa: F401  (fills DATABASES, TRANSFORMATIONS)
@@ -13,7 +11,7 @@ from n2d2py import fillers as _fillers  # noqa: F401  (fills FILLERS)
 from n2d2py import solvers, targets as _targets  # noqa: F401  (fills SOLVERS, TARGETS)
 from n2d2py.cells.base import Port
 from n2d2py.data.provider import StimuliProvider
-from n2d2py.errors import N2D2PyError
+from n2d2py.errors import N2D2PyError, did_you_mean
 from n2d2py.ini.section import Section, config_probe_name
 from n2d2py.registry import CELLS, DATABASES, TARGETS
 
@@ -41,14 +39,15 @@ class Network:
 
     pretrained = ()  # sections whose cells start from a file's values (Type=ONNX)
 
-    def __init__(self, doc, device, provider, database, cells, targets):
+    def __init__(self, doc, device, provider, database, cells, targets, spike=None, seed=0):
         self.doc = doc
         self.device = device
         self.provider = provider
         self.database = database
         self.cells = cells  # name -> Cell, in topological order
         self.targets = targets  # list of (target section name, cell name, target)
-        self.spike = None  # Transcode models: spike.transcode.Settings (the spike test's keys)
+        self.spike = spike  # Transcode models: spike.transcode.Settings (the spike test's keys)
+        self.seed = seed  # -seed (or the run's resolved seed): the spike test's random draws
 
     @property
     def input_name(self):
@@ -115,7 +114,7 @@ class Network:
         return rows
 
 
-def build(doc, device, load_data=True):
+def build(doc, device, load_data=True, seed=0):
     """Build the Network described by ``doc`` on ``device``.
 
     With ``load_data=False`` (dry run) a database that cannot be loaded is a warning and
@@ -150,9 +149,8 @@ def build(doc, device, load_data=True):
 
         spike = transcode.read_settings(doc, cells, provider)
     report_unused(doc, {name: cell.section.config.names for name, cell in cells.items()})
-    net = Network(doc, device, provider, database, cells, targets)
-    net.spike = spike
-    net.pretrained = pretrained  # sections whose cells start from a file's values (ONNX)
+    net = Network(doc, device, provider, database, cells, targets, spike=spike, seed=seed)
+    net.pretrained = pretrained
     return net
 
 
@@ -202,8 +200,7 @@ def _topological_order(doc, input_name):
             if item not in INPUT_NAMES and item not in inputs and onnx and name not in onnx:
                 names[names.index(item):names.index(item) + 1] = onnx  # an ONNX node's name
             elif item not in INPUT_NAMES and item not in inputs:
-                close = difflib.get_close_matches(item, layers + [input_name], n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(item, layers + [input_name])
                 why = " (a section without Input= is not a layer)" if item in doc else ""
                 raise Section(doc, [name]).error("Input", f"unknown input '{item}'{why}{hint}")
     depth = {}
@@ -229,8 +226,7 @@ def _config_chain(doc, sec, model):
     names = sec.get_list(key, default=[])
     for item in names:
         if item not in doc:
-            close = difflib.get_close_matches(item, doc.section_names(), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(item, doc.section_names())
             raise sec.error(key, f"config section [{item}] does not exist{hint}")
     return names
 
@@ -244,8 +240,7 @@ def _cell(doc, name, built, provider, device, default):
         if item not in INPUT_NAMES and item not in built:
             if item in doc and _is_onnx(doc, item):  # N2D2: "Input=onnx,<node>" orders after [onnx], no port
                 continue
-            close = difflib.get_close_matches(item, list(built), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(item, list(built))
             raise sec.error("Input", f"unknown input '{item}': no layer or ONNX node has that name{hint}")
         shape = provider.shape if item in INPUT_NAMES else built[item].out_shape
         ports.append(Port(provider.name if item in INPUT_NAMES else item, tuple(shape)))
@@ -336,6 +331,5 @@ def _unused_message(key, probed, config_probed):
             f"{key} is a configuration key: it is read only from the layer's ConfigSection, "
             "so it has no effect here"
         )
-    close = difflib.get_close_matches(key, sorted(probed | config_probed), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    hint = did_you_mean(key, sorted(probed | config_probed))
     return f"unknown or unused key {key}{hint}"
