@@ -12,7 +12,8 @@ import numpy as np
 
 from n2d2py import activations as act
 from n2d2py.cells.batchnorm import BatchNormCell
-from n2d2py.cells.conv import ConvCell, read_kernel_config
+from n2d2py.cells.conv import ConvCell
+from n2d2py.cells.kernel import read_kernel_config
 from n2d2py.cells.dropout import DropoutCell
 from n2d2py.cells.elemwise import ElemWiseCell
 from n2d2py.cells.fc import FcCell
