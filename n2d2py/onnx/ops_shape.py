@@ -1,9 +1,13 @@
-"""Shape-only ONNX ops: Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Identity, Cast,
-Resize and Upsample. A reshape that keeps n2d2py's (C, H, W) layout makes no cell; one that
-changes it becomes a Reshape cell named after the node."""
+"""Layout and parameter-free ONNX ops: Flatten, Reshape, Squeeze, Unsqueeze, Transpose,
+Identity, Cast, Resize, Upsample, Concat, Pad, Softmax, Dropout. A reshape that keeps n2d2py's
+(C, H, W) layout makes no cell; one that changes it becomes a Reshape cell named after the
+node."""
 
 import numpy as np
 
+from n2d2py.cells.dropout import DropoutCell
+from n2d2py.cells.padding import PaddingCell
+from n2d2py.cells.softmax import SoftmaxCell
 from n2d2py.cells.reshape import ReshapeCell
 from n2d2py.cells.resize import ResizeCell
 from n2d2py.cells.transpose import TransposeCell
@@ -152,3 +156,55 @@ def resize(imp, node, a):
     integer = out_h % h == 0 and out_w % w == 0
     mode, align = _resize_mode(imp, node, a, integer)
     imp.add(node, lambda n, p, s: ResizeCell(n, p, imp.device, out_w, out_h, mode, align), [x])
+
+
+@converter("Softmax")
+def softmax(imp, node, a):
+    x = imp.data(node)
+    axis = a.get("axis", 1 if imp.opset < 13 else -1)
+    channel = axis % x.rank == 1 and (imp.opset >= 13 or x.rank == 2 or x.shape[1:] == (1, 1))
+    if not channel and not (x.rank == 2 and axis % 2 == 1):
+        raise imp.fail(node, f"softmax over axis {axis} of a rank-{x.rank} tensor (opset "
+                       f"{imp.opset}) is not supported; only over channels")
+    if x.rank == 2 and x.shape[1:] != (1, 1):
+        raise imp.fail(node, "softmax over a flattened map is not supported")
+    imp.add(node, lambda n, p, s: SoftmaxCell(n, p, imp.device, with_loss=True), [x])
+    imp.auto_target(node.output[0])
+
+
+@converter("Dropout")
+def dropout(imp, node, a):
+    x = imp.data(node)
+    ratio = a.get("ratio", 0.5)
+    if len(node.input) > 1 and node.input[1]:
+        ratio = float(imp.const(node, 1, "ratio").reshape(-1)[0])
+
+    def make(name, ports, sec):
+        return DropoutCell(name, ports, imp.device, sec.config.get_float("Dropout", ratio))
+
+    imp.add(node, make, [x], kind="Dropout")
+
+
+@converter("Concat")
+def concat(imp, node, a):
+    xs = [imp.data(node, i) for i in range(len(node.input))]
+    if a.get("axis") % xs[0].rank != 1 or len({x.rank for x in xs}) != 1:
+        raise imp.fail(node, "only a concatenation over channels (axis 1) is supported")
+    if len({x.shape[1:] for x in xs}) != 1:
+        raise imp.fail(node, "inputs of different heights and widths")
+    imp.add(node, lambda n, p, s: PaddingCell(n, p, imp.device), xs)
+
+
+@converter("Pad")
+def pad(imp, node, a):
+    x = imp.data(node)
+    if a.get("mode", "constant") != "constant":
+        raise imp.fail(node, f"mode {a.get('mode')}: only constant padding is supported")
+    pads = a.get("pads") if imp.opset < 11 else imp.const(node, 1, "pads").tolist()
+    value = a.get("value", 0.0) if imp.opset < 11 else imp.const(node, 2, "value", True)
+    if value is not None and np.any(np.asarray(value) != 0):
+        raise imp.fail(node, "padding with a value other than 0 is not supported")
+    if x.rank != 4 or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
+        raise imp.fail(node, f"pads {pads}: only height and width of an NCHW tensor can be padded")
+    top, left, bottom, right = pads[2], pads[3], pads[6], pads[7]
+    imp.add(node, lambda n, p, s: PaddingCell(n, p, imp.device, top, bottom, left, right), [x])

@@ -77,9 +77,7 @@ def test_import_test_learn_export_round_trip(onnx_ini, tmp_path, capsys):
     ini, run = onnx_ini(), tmp_path / "run"
     code, out, err = run_cli(capsys, ini, "-test", "-nb-test", "200", "-o", run)
     assert code == 0, err
-    module = cnn().eval()  # the ONNX weights are tested when nothing was learned: torch agrees
-    from n2d2py.data import databases  # noqa: F401
-
+    module = cnn().eval()  # the ONNX weights are tested when nothing was learned
     untrained = rate(out)
     code, out, err = run_cli(capsys, ini, "-learn", "256", "-log", "256", "-seed", "1", "-test",
                              "-nb-test", "200", "-o", run)
@@ -130,3 +128,25 @@ def test_imported_network_transcodes_to_spikes(onnx_ini, tmp_path, capsys):
     code, out, err = run_cli(capsys, ini, "-test", "-nb-test", "20", "-o", tmp_path / "spk")
     assert code == 0, err
     assert "Final recognition rate" in out and "Final spiking recognition rate" in out
+
+
+def test_transfer_learning_on_onnx_nodes(onnx_ini, tmp_path, capsys):
+    """MobileNet_v1_ONNX_transfer.ini's recipe: Ignore the old classifier, stack new layers on
+    an ONNX node (Input=onnx,<node>), freeze the imported Conv through [onnx:Conv_def]."""
+    ini = onnx_ini()
+    text = ini.read_text().replace("[onnx:Conv_def]\nConfigSection=common.config",
+                                   "[onnx:Conv_def]\nConfigSection=frozen")
+    text = text.replace("File=", "Ignore=out\nFile=").replace("[out.Target]\n", "")
+    text += ("[frozen]\nSolvers.LearningRate=0\n"
+             "[fc]\nInput=onnx,/2/MaxPool_output_0\nType=Fc\nNbOutputs=10\n"
+             "ConfigSection=common.config\n[soft]\nInput=fc\nType=Softmax\nNbOutputs=10\n"
+             "WithLoss=1\n[soft.Target]\n")
+    ini.write_text(text)
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, ini, "-learn", "128", "-log", "128", "-seed", "2", "-o", run)
+    assert code == 0, err
+    assert "out" not in [line.split()[0] for line in out.splitlines() if line.strip()]
+    read = lambda folder, name: np.loadtxt(run / folder / name, ndmin=2)
+    conv = "_0_Conv_output_0_weights.syntxt"
+    np.testing.assert_array_equal(read("weights", conv), read("weights_init", conv))  # frozen
+    assert not np.allclose(read("weights", "fc_weights.syntxt"), read("weights_init", "fc_weights.syntxt"))
