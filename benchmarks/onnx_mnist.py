@@ -90,7 +90,7 @@ def train(args):
             opt.zero_grad()
             loss.backward()
             opt.step()
-        print(f"epoch {epoch + 1}: loss {loss.item():.4f} ({time.time() - start:.0f} s)")
+        print(f"epoch {epoch + 1}: loss {loss.item():.4f} ({time.time() - start:.0f} s)", flush=True)
     return model.eval()
 
 

@@ -213,3 +213,12 @@ def test_cntk_style_graph_as_mnist_onnx_ini_reads_it(tmp_path):
     want = np.concatenate([run_ort(path, x[i:i + 1]) for i in range(3)])  # a batch-1 graph
     got = run_n2d2py(net, x, "Times418_Output_0").reshape(3, 10)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_activation_section_named_after_a_relu_replaces_it(tmp_path):
+    """N2D2's [<relu output>] sections (quantizer models: ActivationFunction=Linear + QAct)."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Conv", ["r", "w2"], ["out"])]
+    path = save(tmp_path, nodes, [init("w", (2, 3, 1, 1)), init("w2", (2, 2, 1, 1))], (3, 3, 3))
+    net = build(path, (3, 3, 3), extra="[r]\nActivationFunction=Tanh\n")
+    assert type(net.cells["c"].activation).__name__ == "Tanh"
