@@ -75,10 +75,10 @@ def train(args):
     y = torch.from_numpy(idx("train-labels-idx1-ubyte.gz").astype(np.int64))
     x = (x - args.mean) / args.std
     model = nn.Sequential(
-        nn.Conv2d(1, 16, 5, padding=2), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1, groups=2), nn.ReLU(), nn.AvgPool2d(2),
-        nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU6(), nn.Flatten(),
-        nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 10))
+        nn.Conv2d(1, 8, 5, padding=2), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1, groups=2), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU6(), nn.Flatten(),
+        nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 10))
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     for epoch in range(args.epochs):
         model.train()
