@@ -20,7 +20,7 @@ FOLDER = "export_ONNX_float32"
 
 def write(net, out_dir):
     """Write the network's ONNX model (atomically); returns its path."""
-    from n2d2py.weights import atomic_write_bytes
+    from n2d2py.atomic import atomic_write_bytes
 
     onnx = require_onnx("-export ONNX: ")
     model = Writer(onnx, net).model()
@@ -29,8 +29,7 @@ def write(net, out_dir):
     except Exception as exc:  # a bug of ours, not the user's: still one line
         raise N2D2PyError(f"-export ONNX: the written model fails onnx's checker ({exc})") from None
     path = os.path.join(out_dir, FOLDER, "model.onnx")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    atomic_write_bytes(path, model.SerializeToString())
+    atomic_write_bytes(path, model.SerializeToString())  # temp file + rename
     return path
 
 
