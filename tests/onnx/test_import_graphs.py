@@ -222,3 +222,12 @@ def test_activation_section_named_after_a_relu_replaces_it(tmp_path):
     path = save(tmp_path, nodes, [init("w", (2, 3, 1, 1)), init("w2", (2, 2, 1, 1))], (3, 3, 3))
     net = build(path, (3, 3, 3), extra="[r]\nActivationFunction=Tanh\n")
     assert type(net.cells["c"].activation).__name__ == "Tanh"
+
+
+def test_ignoring_a_node_others_still_read_is_an_error(tmp_path):
+    """N2D2 silently re-roots such readers at the input; n2d2py says which node reads it."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"]), helper.make_node("Relu", ["x"], ["b"]),
+             helper.make_node("Add", ["a", "b"], ["out"])]
+    path = save(tmp_path, nodes, [init("w", (3, 3, 1, 1))], (3, 3, 3))
+    with pytest.raises(N2D2PyError, match="Add node 'out': reads 'a', the output of an ignored node"):
+        build(path, (3, 3, 3), extra="Ignore=a")
