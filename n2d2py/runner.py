@@ -171,14 +171,14 @@ def run(opts):
     print_summary(net, model)
     if opts.dry_run:
         return net
+    from n2d2py import limits, run_folder
+
+    limits.check_memory(net)
     if opts.learning or opts.test:  # the test mode will run: a spike test that cannot is
         # refused now, before any learning (N2D2 tests after learning, hence -learn too)
         from n2d2py import unsupported
 
         unsupported.refuse_untranscodable(net)
-    from n2d2py import limits, run_folder
-
-    limits.check_memory(net)
     run_folder.check_output(opts.out, limits.saved_bytes(net) if opts.learning else 0)
     run_folder.acquire(opts.out)  # before anything is written; released however the run ends
     try:
