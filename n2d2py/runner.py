@@ -4,7 +4,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from n2d2py import backend
+from n2d2py import backend, parallel
 from n2d2py.errors import Diagnostics, N2D2PyError
 from n2d2py.ini import parse_file
 
@@ -37,6 +37,7 @@ class Options:
     dry_run: bool = False
     strict: bool = False
     debug: bool = False
+    parallel: str = "auto"  # parallel.KINDS: a communicator only under mpiexec unless asked
 
     @property
     def learning(self):
@@ -49,12 +50,15 @@ def run(opts):
     if opts.find_lr and (opts.learning or opts.test):
         raise N2D2PyError("-find-lr runs alone and exits: drop -learn, -learn-epoch and -test")
 
+    group = parallel.start(opts.parallel)  # None in a plain run; under mpiexec, this rank's
     doc = parse_file(opts.ini, Diagnostics(strict=opts.strict))
     model = network.default_model(doc)
-    seed = resolve_seed(opts)
-    device = backend.select(model, opts.dev, seed)
+    seed = group.on_root(resolve_seed, opts) if group else resolve_seed(opts)
+    device = backend.select(model, parallel.device_index(group, opts.dev), seed)
+    device.group = group
     net = network.build(doc, device, load_data=not opts.dry_run)
     net.seed = seed
+    parallel.check(opts, net)
     print_summary(net, model)
     if opts.dry_run:
         return net
@@ -63,9 +67,11 @@ def run(opts):
     if opts.valid_metric not in targets.METRICS:
         raise N2D2PyError(f"-valid-metric {opts.valid_metric}: expected one of {', '.join(targets.METRICS)}")
     out = opts.out
-    os.makedirs(out, exist_ok=True)
-    weights.atomic_write_text(os.path.join(out, "seed.dat"), f"{seed}\n")
-    _write_run_info(out, opts, model, seed)
+    writes = parallel.writes(device)  # under mpiexec rank 0 alone writes the run folder
+    if writes:
+        os.makedirs(out, exist_ok=True)
+        weights.atomic_write_text(os.path.join(out, "seed.dat"), f"{seed}\n")
+        _write_run_info(out, opts, model, seed)
     _print_sizes(net)
     net.initialize()
     progress = None
@@ -74,7 +80,7 @@ def run(opts):
         print(f"Resuming from {opts.load_state}: {progress.seen} stimuli already learned")
     elif opts.weights:
         _import_weights(net, opts.weights, opts.weights_ignore)
-    elif opts.learning:
+    elif opts.learning and writes:
         weights.save_weights(net.cells, os.path.join(out, "weights_init"))
     from n2d2py.edge import run as edge_run
 
@@ -87,11 +93,13 @@ def run(opts):
         return net
     if opts.learning:
         for _, _, target in net.targets:
-            target.write_labels_mapping(out)
+            if writes:
+                target.write_labels_mapping(out)
         learning.learn(net, opts, out, progress)
     if opts.learning or opts.test:
         if not opts.weights or opts.learning:
-            _import_weights(net, _best_weights(net, out), False)
+            best = net.device.group.on_root(_best_weights, net, out) if net.device.group else _best_weights(net, out)
+            _import_weights(net, best, False)
         if net.provider.size("Test") == 0:
             raise N2D2PyError("the Test set is empty: nothing to test")
         if opts.fuse:
@@ -157,7 +165,12 @@ def _import_weights(net, directory, ignore_missing):
 
     if directory == "/dev/null":  # N2D2's way of skipping the default import
         return
-    missing = weights.load_weights(net.cells, directory, ignore_missing=ignore_missing)
+    group = net.device.group  # mpiexec: rank 0 reads the files, every rank gets its values
+    if group is None:
+        missing = weights.load_weights(net.cells, directory, ignore_missing=ignore_missing)
+    else:
+        missing = group.on_root(weights.load_weights, net.cells, directory, ignore_missing=ignore_missing)
+        group.share_params(net.cells)
     for path in missing or []:
         print(f"warning: {path} not found; keeping initial values (-w-ignore)")
     print(f"Weights imported from {directory}/")
