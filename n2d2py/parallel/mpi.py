@@ -132,4 +132,7 @@ class MPICommunicator(Communicator):
     def abort(self, code):
         sys.stdout.flush()
         sys.stderr.flush()
-        self.comm.Abort(code)
+        try:
+            self.comm.Abort(code)  # MPICH may return from it while the job is being torn down
+        finally:
+            os._exit(code)  # an exit without MPI_Finalize: mpiexec ends the other ranks

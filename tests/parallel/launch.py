@@ -3,7 +3,8 @@ other than 0, set by environment variables:
 
 - N2D2PY_TEST_GUARD=DIR: an audit hook fails the rank if it opens a file for writing,
   creates, renames or removes anything under DIR (rank 0 alone writes the run folder);
-- N2D2PY_TEST_TERM_AT=K: the rank sends itself SIGTERM before its K-th learning batch.
+- N2D2PY_TEST_TERM_AT=K: the rank sends itself SIGTERM before its K-th learning batch;
+- N2D2PY_TEST_HANG_AT=K: the rank stops answering (sleeps) before its K-th learning batch.
 """
 
 import os
@@ -34,15 +35,21 @@ if RANK != 0 and GUARD:
     GUARD = os.path.abspath(GUARD)
     sys.addaudithook(guard)
 
-if RANK != 0 and os.environ.get("N2D2PY_TEST_TERM_AT"):
+if RANK != 0 and (os.environ.get("N2D2PY_TEST_TERM_AT") or os.environ.get("N2D2PY_TEST_HANG_AT")):
+    import time
+
     from n2d2py import learning
 
-    real_step, at, calls = learning._step, int(os.environ["N2D2PY_TEST_TERM_AT"]), [0]
+    real_step, calls = learning._step, [0]
+    term_at = int(os.environ.get("N2D2PY_TEST_TERM_AT") or 0)
+    hang_at = int(os.environ.get("N2D2PY_TEST_HANG_AT") or 0)
 
     def step(*args):
         calls[0] += 1
-        if calls[0] == at:
+        if calls[0] == term_at:
             os.kill(os.getpid(), signal.SIGTERM)
+        if calls[0] == hang_at:
+            time.sleep(3600)
         return real_step(*args)
 
     learning._step = step

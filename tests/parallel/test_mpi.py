@@ -103,7 +103,8 @@ ARGS = ["-learn", str(LEARN), "-log", str(LEARN // 2), "-seed", "3", "-test", "-
 def mpirun(cwd, ini, out, *args, env=None, n=2, check=True):
     """n2d2py on ``n`` ranks (1 thread each) with rank 0 alone allowed to write ``out``."""
     environ = dict(os.environ, OMP_NUM_THREADS="1", N2D2PY_MPI_TIMEOUT="60", PYTHONPATH=str(ROOT),
-                   N2D2PY_TEST_GUARD=str(out), **(env or {}))
+                   N2D2PY_TEST_GUARD=str(out))
+    environ.update(env or {})
     cmd = [MPIEXEC, "-n", str(n), sys.executable, str(HERE / "launch.py"), ini, "-o", str(out), *args]
     done = subprocess.run(cmd, cwd=cwd, env=environ, capture_output=True, text=True, timeout=240)
     if check:
@@ -178,3 +179,17 @@ def test_sigterm_on_rank_1_checkpoints_once_and_resumes_on_one_process(tmp_path,
            for p in list(cell.params()) + list(cell.buffers())}
     expected, _ = state(full)
     assert_close(got, expected)
+
+
+def test_a_rank_that_stops_answering_ends_the_run_with_one_line(tmp_path):
+    """Rank 1 hangs after the first log step: rank 0 gives up after N2D2PY_MPI_TIMEOUT seconds
+    with one line and aborts the job; the checkpoint of the log step is intact."""
+    ini = bn_net(tmp_path)
+    out = tmp_path / "run"
+    done = mpirun(tmp_path, ini, out, "-learn", str(12 * BATCH), "-log", str(8 * BATCH), "-seed", "3",
+                  env={"N2D2PY_TEST_HANG_AT": "10", "N2D2PY_MPI_TIMEOUT": "4"}, check=False)
+    assert done.returncode != 0
+    lines = [l for l in done.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and "rank 0 of 2: no answer from the other ranks for 4 s" in lines[0], done.stderr
+    _, meta = state(out)
+    assert meta["progress"]["seen"] == 8 * BATCH
