@@ -187,9 +187,9 @@ def test_a_rank_that_stops_answering_ends_the_run_with_one_line(tmp_path):
     ini = bn_net(tmp_path)
     out = tmp_path / "run"
     done = mpirun(tmp_path, ini, out, "-learn", str(12 * BATCH), "-log", str(8 * BATCH), "-seed", "3",
-                  env={"N2D2PY_TEST_HANG_AT": "10", "N2D2PY_MPI_TIMEOUT": "4"}, check=False)
+                  env={"N2D2PY_TEST_HANG_AT": "10", "N2D2PY_MPI_TIMEOUT": "8"}, check=False)
     assert done.returncode != 0
     lines = [l for l in done.stderr.splitlines() if l.startswith("error:")]
-    assert len(lines) == 1 and "rank 0 of 2: no answer from the other ranks for 4 s" in lines[0], done.stderr
+    assert len(lines) == 1 and "rank 0 of 2: no answer from the other ranks for 8 s" in lines[0], done.stderr
     _, meta = state(out)
     assert meta["progress"]["seen"] == 8 * BATCH
