@@ -132,6 +132,7 @@ class MPICommunicator(Communicator):
     def abort(self, code):
         sys.stdout.flush()
         sys.stderr.flush()
+        time.sleep(0.5)  # mpiexec forwards the error line before it tears the job down
         try:
             self.comm.Abort(code)  # MPICH may return from it while the job is being torn down
         finally:

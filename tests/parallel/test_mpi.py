@@ -44,7 +44,6 @@ Type=Conv
 KernelDims=5 5
 NbOutputs=8
 Stride=2
-NoBias=1
 WeightsFiller=HeFiller
 ConfigSection=common.config
 [bn1]
