@@ -92,6 +92,13 @@ def writes(device):
     return group is None or group.root
 
 
+def on_root(device, fn, *args, **kwargs):
+    """``fn(*args)``; under a group run on rank 0 alone (files that may exist there only) and
+    its result, or its N2D2PyError, handed to every rank."""
+    group = group_of(device)
+    return fn(*args, **kwargs) if group is None else group.on_root(fn, *args, **kwargs)
+
+
 def device_index(group, dev):
     """The GPU of this rank: ``-dev`` plus its rank among the processes of its host."""
     return dev + (group.comm.local_rank if group is not None else 0)
