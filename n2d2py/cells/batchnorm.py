@@ -8,10 +8,14 @@ Testing, or ``MovingAverageMomentum=0`` (frozen statistics, also while learning)
 mean and variance replace the batch ones. As in N2D2, scales start at 1, biases, means and
 variances at 0, and the activation is applied after the normalisation.
 
+Under mpiexec the batch statistics are those of the whole batch, summed over the ranks
+(synchronised BatchNorm, ``parallel.batch_mean_var``): N processes learn what one does.
+
 Means and variances are not learned: they are ``buffers()`` (saved in ``<cell>_means.syntxt``
 / ``<cell>_variances.syntxt`` and in checkpoints, never given a solver).
 """
 
+from n2d2py import parallel
 from n2d2py.activations import make_activation
 from n2d2py.cells._windows import concat_channels, split_channels
 from n2d2py.cells.base import Cell, Param, check_stacked_inputs, stacked_shape
@@ -70,9 +74,8 @@ class BatchNormCell(Cell):
         xp, dtype = self.xp, x.dtype
         self._batch_stats = train and self.momentum > 0
         if self._batch_stats:
-            mean = x.mean(axis=(0, 2, 3))
-            var = x.var(axis=(0, 2, 3))
-            self._update_moving_averages(mean, var, x.size // x.shape[1])
+            mean, var, count = parallel.batch_mean_var(self.device, x, (0, 2, 3))
+            self._update_moving_averages(mean, var, count)
         else:
             mean, var = self.mean.data.astype(dtype), self.variance.data.astype(dtype)
         self._inv_std = (1.0 / xp.sqrt(var + dtype.type(self.epsilon))).astype(dtype)
@@ -95,8 +98,7 @@ class BatchNormCell(Cell):
         scale = self.scale.data.astype(dz.dtype, copy=False)
         dxhat = dz * (scale * self._inv_std)[:, None, None]
         if self._batch_stats:  # the batch mean and variance depend on x too
-            mean_dxhat = dxhat.mean(axis=axes)
-            mean_dxhat_xhat = (dxhat * self._xhat).mean(axis=axes)
+            mean_dxhat, mean_dxhat_xhat = parallel.batch_means(self.device, [dxhat, dxhat * self._xhat], axes)
             dxhat = dxhat - mean_dxhat[:, None, None] - self._xhat * mean_dxhat_xhat[:, None, None]
         return split_channels(dxhat.astype(dz.dtype, copy=False), self.channels)
 

@@ -252,20 +252,30 @@ class StimuliProvider:
         order = rng.permutation(n) if shuffle else np.arange(n)
         if limit is not None and limit >= 0:
             order = order[:limit]
-        return self._iterate(set_name, order, _child(rng))
+        return self._iterate(set_name, order, _child(rng), learning=shuffle)
 
     def random_batches(self, nb_stimuli, rng):
         """ceil(N / BatchSize) batches of Learn stimuli drawn uniformly with replacement."""
         n = self.size("Learn")
         if n == 0 and nb_stimuli > 0:
             raise N2D2PyError("the Learn set is empty: nothing to learn from")
-        return self._iterate("Learn", rng.integers(0, n, size=nb_stimuli), _child(rng))
+        return self._iterate("Learn", rng.integers(0, n, size=nb_stimuli), _child(rng), learning=True)
 
     def nb_batches(self, nb_stimuli):
         return math.ceil(nb_stimuli / self.batch_size)
 
-    def _iterate(self, set_name, order, worker_rng):
-        """Batches of ``order``; ``worker_rng`` (the thread's own) drives on-the-fly steps."""
+    def draws_at_read(self, set_name):
+        """Whether reading a batch of ``set_name`` runs steps after the cache (which may draw
+        random numbers from the reading generator)."""
+        steps = self.steps_for(set_name)
+        return len(steps) > self._cached(set_name, steps)[1]
+
+    def _iterate(self, set_name, order, worker_rng, learning=False):
+        """Batches of ``order``; ``worker_rng`` (the thread's own) drives on-the-fly steps.
+
+        Under mpiexec (``device.group``, see ``parallel.group``) a learning pass yields x of
+        this rank's slice of each batch with the whole batch's labels and ids, and a scoring
+        pass yields this rank's range of the set."""
         if len(order):
             self._cached(set_name, self.steps_for(set_name))  # errors surface here, not in a thread
         bs = self.batch_size
@@ -274,6 +284,10 @@ class StimuliProvider:
         def produce():
             for positions in chunks:
                 yield self.read(set_name, positions, worker_rng)
+
+        group = getattr(self.device, "group", None)
+        if group is not None:
+            produce = group.reader(self, set_name, chunks, worker_rng, learning)
 
         asarray = self.device.asarray if self.device is not None else np.asarray
         for x, labels, ids in prefetch(produce, PREFETCH_DEPTH):
