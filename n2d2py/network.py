@@ -87,8 +87,10 @@ class Network:
             dy, loss = target.loss_grad(y, labels)
             if score_set is not None:
                 target.process(score_set, y, labels, ids)
-            grads[cell_name] = dy if cell_name not in grads else grads[cell_name] + dy
             losses.append(loss)
+            if dy is None:  # a target that only scores (TargetROIs)
+                continue
+            grads[cell_name] = dy if cell_name not in grads else grads[cell_name] + dy
         return grads, losses
 
     def zero_grad(self):
@@ -269,7 +271,7 @@ def _targets_of(doc, cells, provider):
             f"(layers: {', '.join(cells) or 'none'})",
             doc.path,
         )
-    return found
+    return _targets.link_targets(found)  # MaskLabelTarget, ROIsLabelTarget
 
 
 def report_unused(doc, config_chains):

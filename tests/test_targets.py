@@ -151,7 +151,7 @@ cat 0
 dog 1   # trailing comment
 "big cat" 0
 bird* 2
-f+sh 2
+f?sh 2
 * -1
 default 3
 """

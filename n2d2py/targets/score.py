@@ -1,214 +1,21 @@
-"""Targets (spec §3.7, §5): labels → output targets, the loss gradient, estimates and scores.
+"""TargetScore (spec §3.7, §5): labels → output targets, the loss gradient, estimates and scores,
+per stimulus on 1×1 outputs and per pixel on spatial ones.
 
 A target lives in section ``[<cell>.Target*]``; its files go to ``<run dir>/<section name>/``.
 """
 
 import os
-import re
-from collections import deque
 
 import numpy as np
 
 from n2d2py.backend import array_module
+from n2d2py.data.rois import LabelMaps
 from n2d2py.errors import N2D2PyError
 from n2d2py.registry import TARGETS
+from n2d2py.targets import spatial
+from n2d2py.targets.mapping import parse_labels_mapping
+from n2d2py.targets.metrics import Scores, confusion_text, score_text
 from n2d2py.weights import atomic_write_text
-
-# Per-class metrics, N2D2's names and order (-valid-metric takes any of them).
-METRICS = (
-    "Sensitivity", "Specificity", "Precision", "NegativePredictiveValue", "MissRate", "FallOut",
-    "FalseDiscoveryRate", "FalseOmissionRate", "IU", "Accuracy", "F1Score", "Informedness",
-    "Markedness",
-)
-# Columns of ConfusionMatrix_<set>_score.dat (N2D2's header names, IU last).
-SCORE_COLUMNS = (("Sensitivity", "Sensitivity"), ("Specificity", "Specificity"),
-                 ("Precision", "Precision"), ("Accuracy", "Accuracy"), ("F1Score", "F1-score"),
-                 ("Informedness", "Informedness"), ("IU", "IU"))
-
-
-def _ratio(num, den, when):
-    """num/den where ``when`` holds, else 0 (N2D2 returns 0 for an empty count)."""
-    return np.where(when, num / np.maximum(den, 1), 0.0)
-
-
-def class_metrics(matrix):
-    """Every metric of METRICS per class, from a confusion matrix (rows: target, cols: estimate)."""
-    m = np.asarray(matrix, dtype=np.float64)
-    tp = np.diag(m)
-    fn = m.sum(axis=1) - tp
-    fp = m.sum(axis=0) - tp
-    tn = m.sum() - tp - fn - fp
-    sens = _ratio(tp, tp + fn, tp > 0)
-    spec = _ratio(tn, tn + fp, tn > 0)
-    prec = _ratio(tp, tp + fp, tp > 0)
-    npv = _ratio(tn, tn + fn, tn > 0)
-    return {
-        "Sensitivity": sens,
-        "Specificity": spec,
-        "Precision": prec,
-        "NegativePredictiveValue": npv,
-        "MissRate": 1.0 - sens,
-        "FallOut": 1.0 - spec,
-        "FalseDiscoveryRate": 1.0 - prec,
-        "FalseOmissionRate": 1.0 - npv,
-        "IU": _ratio(tp, tp + fp + fn, tp > 0),
-        "Accuracy": _ratio(tp + tn, tp + tn + fp + fn, tp + tn > 0),
-        "F1Score": _ratio(2.0 * prec * sens, prec + sens, tp > 0),
-        "Informedness": sens + spec - 1.0,
-        "Markedness": prec + npv - 1.0,
-    }
-
-
-class Scores:
-    """Scores of one set (learning, validation, test): confusion matrix, success, logs."""
-
-    def __init__(self, nb_targets, top_n=1, window=10000):
-        self.nb_targets = nb_targets
-        self.top_n = top_n
-        self.recent = deque(maxlen=max(1, window))  # per-stimulus hits for the -ws average
-        self.recent_top_n = deque(maxlen=max(1, window))
-        self.history = []  # (step, success) rows of Success_<set>.dat
-        self.history_top_n = []
-        self.clear()
-
-    def clear(self):
-        """Forget the confusion matrix, counts and logs (not the moving window or history)."""
-        self.matrix = np.zeros((self.nb_targets, self.nb_targets), dtype=np.int64)
-        self.total = 0
-        self.correct = 0
-        self.correct_top_n = 0
-        self.misclassified = {}  # (id, target, estimated) -> [name, count]
-        self._classif = []  # raw batches of <set>/classif.log
-
-    @property
-    def classif(self):
-        """The lines of ``<set>/classif.log``: id, "name", target, estimated, value, outputs."""
-        lines = []
-        for ids, names, targets, estimated, values, outputs in self._classif:
-            for i, (sid, name) in enumerate(zip(ids, names)):
-                row = " ".join(f"{v:g}" for v in outputs[i])
-                lines.append(f'{sid} "{name}" {targets[i]} {estimated[i]} {values[i]:g} {row}')
-        return lines
-
-    def add(self, targets, estimated, values, outputs, ids=None, names=None):
-        """One batch: targets (N,) with −1 = ignored, estimated/values (N, TopN), outputs (N, O)."""
-        targets = np.asarray(targets)
-        if ids is None:
-            ids = range(self.total, self.total + len(targets))
-        names = names if names is not None else [""] * len(targets)
-        # kept raw: the lines are formatted only when classif.log is written
-        self._classif.append((list(ids), list(names), targets.copy(), estimated[:, 0].copy(),
-                              values[:, 0].copy(), np.array(outputs, copy=True)))
-        valid = targets >= 0
-        t, est = targets[valid], estimated[valid]
-        np.add.at(self.matrix, (t, est[:, 0]), 1)
-        hits = est[:, 0] == t
-        hits_top_n = (est == t[:, None]).any(axis=1)
-        self.total += int(valid.sum())
-        self.correct += int(hits.sum())
-        self.correct_top_n += int(hits_top_n.sum())
-        self.recent.extend(hits.tolist())
-        self.recent_top_n.extend(hits_top_n.tolist())
-        valid_ids = [sid for sid, ok in zip(ids, valid) if ok]
-        valid_names = [n for n, ok in zip(names, valid) if ok]
-        for k in np.nonzero(~hits)[0]:
-            key = (valid_ids[k], int(t[k]), int(est[k, 0]))
-            entry = self.misclassified.setdefault(key, [valid_names[k], 0])
-            entry[1] += 1
-
-    def success_rate(self):
-        """Fraction of correctly classified stimuli since the last clear()."""
-        return self.correct / self.total if self.total else 0.0
-
-    def top_n_rate(self):
-        return self.correct_top_n / self.total if self.total else 0.0
-
-    def window_success(self, top_n=False):
-        """Success averaged over the last -ws stimuli (the learning rate shown while learning)."""
-        recent = self.recent_top_n if top_n else self.recent
-        return sum(recent) / len(recent) if recent else 0.0
-
-    def metrics(self):
-        return class_metrics(self.matrix)
-
-    def average(self, metric):
-        """Class average of ``metric`` (one of METRICS)."""
-        if metric not in METRICS:
-            raise N2D2PyError(f"unknown metric '{metric}' (known: {', '.join(METRICS)})")
-        return float(np.mean(self.metrics()[metric])) if self.nb_targets else 0.0
-
-
-# -- LabelsMapping files ----------------------------------------------------------------
-
-
-def _wildcard(name):
-    """N2D2 label wildcards: ``*`` any characters, ``+`` exactly one."""
-    pattern = "".join(".*" if c == "*" else "." if c == "+" else re.escape(c) for c in name)
-    return re.compile(pattern, re.DOTALL)
-
-
-def _mapping_lines(path):
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for number, line in enumerate(f, 1):
-            line = line.split("#", 1)[0].strip()
-            if line:
-                yield number, line
-
-
-def _split_mapping_line(line, path, number):
-    if line.startswith('"'):
-        end = line.find('"', 1)
-        if end < 0:
-            raise N2D2PyError("unterminated quoted label name", path, number)
-        name, rest = line[1:end], line[end + 1 :].split()
-    else:
-        name, *rest = line.split()
-    if len(rest) != 1 or not re.fullmatch(r"[+-]?\d+", rest[0]) or int(rest[0]) < -1:
-        message = f'expected "<label name> <output index or -1>", got "{line}"'
-        raise N2D2PyError(message, path, number)
-    return name, int(rest[0])
-
-
-def parse_labels_mapping(path, label_names, nb_targets, warn=None):
-    """(label id → output, default output or None) from a LabelsMapping file.
-
-    ``*`` alone names the "no label" id −1; other names with ``*``/``+`` are wildcards over
-    ``label_names``; an explicit name beats a wildcard; output −1 means "ignore".
-    """
-    explicit, wild, default = {}, [], None
-    ids = {name: i for i, name in enumerate(label_names)}
-    for number, line in _mapping_lines(path):
-        name, output = _split_mapping_line(line, path, number)
-        if output >= nb_targets:
-            raise N2D2PyError(f"output {output} out of range (0 to {nb_targets - 1})", path, number)
-        if name == "default":
-            if default is not None:
-                raise N2D2PyError("a second 'default' mapping", path, number)
-            default = output
-        elif name == "*":
-            _insert(explicit, -1, output, path, number, line)
-        elif "*" in name or "+" in name:
-            wild.append((_wildcard(name), output, number, line))
-        elif name in ids:
-            _insert(explicit, ids[name], output, path, number, line)
-        elif label_names and warn is not None:
-            warn(f"no label named '{name}' in the database (line {number} of {path})")
-    mapping = {}
-    for regex, output, number, line in wild:
-        for name, label in ids.items():
-            if regex.fullmatch(name) and label not in explicit:
-                _insert(mapping, label, output, path, number, line)
-    mapping.update(explicit)
-    return mapping, default
-
-
-def _insert(mapping, label, output, path, number, line):
-    if label in mapping:
-        raise N2D2PyError(f'a mapping already exists for this label: "{line}"', path, number)
-    mapping[label] = output
-
-
-# -- the target -------------------------------------------------------------------------
 
 
 @TARGETS.register("TargetScore", "Target")
@@ -217,7 +24,7 @@ class TargetScore:
 
     def __init__(self, name, cell_name, nb_outputs, label_names=(), target_value=1.0,
                  default_value=0.0, top_n=1, mapping=None, default_target=None,
-                 binary_threshold=0.5, where=None):
+                 binary_threshold=0.5, where=None, keys=None):
         self.name = name
         self.cell_name = cell_name
         self.nb_outputs = int(nb_outputs)
@@ -232,6 +39,11 @@ class TargetScore:
         self.where = where  # (file, line, section) of the target section, for runtime errors
         self.window = 10000  # -ws
         self.sets = {}
+        self.keys = keys or spatial.SpatialKeys()
+        self.mask_target = None  # the TargetScore named by MaskLabelTarget, once linked
+        self.last = None  # (estimated (N,TopN,H,W), values, host outputs) of the last batch
+        self._cached = (None, None, None)  # (labels, output H×W, targets) of the last batch
+        self.link_where = {}  # key → (file, line, section, key) of the links' INI lines
 
     @classmethod
     def from_section(cls, sec, cell_name, nb_outputs, label_names):
@@ -253,14 +65,31 @@ class TargetScore:
                 warn=None if create_missing else (lambda msg: sec.doc.warn(msg, prop)),
             )
         err = sec.error(None, "")
-        return cls(
+        target = cls(
             sec.name, cell_name, nb_outputs, labels,
             target_value=sec.get_float("TargetValue", 1.0),
             default_value=sec.get_float("DefaultValue", 0.0),
             top_n=top_n, mapping=mapping, default_target=default,
             binary_threshold=sec.get_float("BinaryThreshold", 0.5),
             where=(err.file, err.line, err.section),
+            keys=spatial.SpatialKeys.from_section(sec),
         )
+        target.link_where = {key: _where(sec.error(key, "")) for key in ("MaskLabelTarget",
+                                                                         "ROIsLabelTarget")}
+        return target
+
+    # -- links between targets (MaskLabelTarget, ROIsLabelTarget) ------------------------
+    def links(self):
+        """(key, section name) of the targets this one reads; they are processed before it."""
+        return [("MaskLabelTarget", self.keys.mask_target)] if self.keys.mask_target else []
+
+    def link(self, key, target):
+        if key == "MaskLabelTarget":
+            self.mask_target = target
+
+    @property
+    def masked(self):
+        return self.mask_target is not None and self.keys.masked_label >= 0
 
     def _error(self, message):
         file, line, section = self.where or (None, None, self.name)
@@ -290,13 +119,40 @@ class TargetScore:
         return out
 
     def targets_of(self, labels):
-        """Output indices (N,) for database labels (N,), −1 where ignored."""
-        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-        uniq, inverse = np.unique(labels, return_inverse=True)
-        return np.array([self.output_of(int(l)) for l in uniq], dtype=np.int64)[inverse]
+        """Output indices of database labels (any shape), −1 where ignored."""
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.size == 0:
+            return labels.copy()
+        low = min(int(labels.min()), -1)
+        present = np.bincount((labels - low).ravel())
+        table = np.full(len(present), -1, dtype=np.int64)
+        for k in np.nonzero(present)[0]:
+            table[k] = self.output_of(int(k) + low)
+        return table[labels - low]
+
+    @staticmethod
+    def is_spatial(y, labels):
+        """Per-pixel scoring: an output larger than 1×1, or pixel-wise labels."""
+        return y.ndim == 4 and (y.shape[2] * y.shape[3] > 1 or isinstance(labels, LabelMaps))
+
+    def pixel_targets(self, labels, out_hw):
+        """Targets (N, H, W) of an output of size ``out_hw`` (spec §5.3), cached per batch."""
+        labels_seen, hw, cached = self._cached
+        if labels_seen is labels and hw == tuple(out_hw):
+            return cached
+        if isinstance(labels, LabelMaps):
+            t = spatial.pixel_targets(self.targets_of(labels.maps), out_hw, self.nb_targets,
+                                      self.keys.weak_target)
+        else:  # one label per stimulus: every pixel gets it
+            t = spatial.broadcast_targets(self.targets_of(labels).reshape(-1), out_hw)
+        self._cached = (labels, tuple(out_hw), t)
+        return t
 
     def loss_grad(self, y, labels):
         """(dy, loss): dy = output − target (0 on ignored rows), loss = Σ(target − output)²/B."""
+        if self.is_spatial(y, labels):
+            t = self.pixel_targets(labels, y.shape[2:])
+            return spatial.loss_grad(y, t, self.nb_targets, self.target_value, self.default_value)
         xp = array_module(y)
         n = y.shape[0]
         out = y.reshape(n, -1)
@@ -327,16 +183,40 @@ class TargetScore:
     def scores(self, set_name):
         """The Scores of ``set_name`` ("learning", "validation", "test"), created on first use."""
         if set_name not in self.sets:
-            self.sets[set_name] = Scores(self.nb_targets, self.top_n, self.window)
+            self.sets[set_name] = Scores(self.nb_targets, self.top_n, self.window, self.masked)
         return self.sets[set_name]
 
     def process(self, set_name, y, labels, ids=None, names=None):
         """Score one batch of outputs ``y`` against ``labels``; returns the top-1 estimates."""
+        if self.is_spatial(y, labels):
+            return self._process_spatial(set_name, y, labels, ids, names)
         targets = self.targets_of(labels)
         estimated, values = self.estimate(y)
         outputs = _host(y).reshape(y.shape[0], -1)
         self.scores(set_name).add(targets, estimated, values, outputs, ids, names)
         return estimated[:, 0]
+
+    def _process_spatial(self, set_name, y, labels, ids, names):
+        v = _host(y).astype(np.float32, copy=False)
+        t = self.pixel_targets(labels, y.shape[2:])
+        estimated, values = spatial.estimate(v, self.binary_threshold, self.top_n)
+        self.last = (estimated, values, v)
+        self.scores(set_name).add_spatial(t, estimated, self.mask_ok(t.shape), ids, names)
+        return estimated[:, 0]
+
+    def mask_ok(self, shape):
+        """(N, H, W) True where the mask target's last estimate is ``MaskedLabel``; None
+        without a mask."""
+        if not self.masked:
+            return None
+        if self.mask_target.last is None:
+            raise self._error(f"MaskLabelTarget {self.mask_target.name} has no estimates yet")
+        mask = self.mask_target.last[0][:, 0]
+        if mask.shape != tuple(shape):
+            raise self._error(
+                f"mask dims {mask.shape[1:]} from MaskLabelTarget {self.mask_target.name} do not "
+                f"match this target's dims {tuple(shape[1:])}")
+        return mask == self.keys.masked_label
 
     # -- files --------------------------------------------------------------------------
     def folder(self, run_dir):
@@ -401,25 +281,8 @@ class TargetScore:
         return f"TargetScore({self.name} on {self.cell_name}, {self.nb_outputs} outputs)"
 
 
-def confusion_text(matrix):
-    """N2D2's ConfusionMatrix_<set>.dat: ``target estimated count fraction`` per cell."""
-    rows = ["target estimated # %"]
-    for t, row in enumerate(matrix):
-        total = row.sum()
-        for e, count in enumerate(row):
-            rows.append(f"{t} {e} {count} {count / total if total else 0.0:g}")
-    return "\n".join(rows) + "\n"
-
-
-def score_text(matrix, names):
-    """N2D2's ConfusionMatrix_<set>_score.dat: per-class metrics, then an AVG row."""
-    metrics = class_metrics(matrix)
-    rows = ["Target TargetName " + " ".join(title for _, title in SCORE_COLUMNS)]
-    for t in range(len(matrix)):
-        values = " ".join(f"{metrics[key][t]:g}" for key, _ in SCORE_COLUMNS)
-        rows.append(f'{t} "{names[t]}" {values}')
-    averages = " ".join(f"{float(np.mean(metrics[key])):g}" for key, _ in SCORE_COLUMNS)
-    return "\n".join(rows) + "\n\n- AVG " + averages + "\n"
+def _where(err):
+    return (err.file, err.line, err.section, err.key)
 
 
 def _write_rows(path, rows):
