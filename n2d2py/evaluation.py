@@ -45,9 +45,12 @@ def test(net, opts, out_dir):
     rate = None
     for section, _, target in net.targets:
         scores = target.scores("test")
-        rate = scores.success_rate()
         if len(net.targets) > 1:
             print(f"[{section}]")
+        if hasattr(target, "summary_lines"):  # TargetROIs: boxes, no recognition rate
+            print("\n".join(target.summary_lines("test")))
+            continue
+        rate = scores.success_rate()
         print(f"Final recognition rate: {100 * rate:.2f}%    (error rate: {100 * (1 - rate):.2f}%)")
         print_metrics(scores)
         target.record_success(out_dir, "test", 0, rate)
@@ -125,7 +128,7 @@ def _plot_jobs(net, out_dir, best_step, best, metric, curves, sets):
         if curves and validation:
             jobs.append((plots.plot_success, (os.path.join(folder, "Success_validation.png"), learning,
                                               validation, best_point, metric)))
-        names = list(target.output_names())
+        names = list(target.matrix_names())  # a masked target's matrix adds "∅"
         for set_name in sets:
             scores = target.sets.get(set_name)
             if scores is not None and scores.matrix.sum() > 0:

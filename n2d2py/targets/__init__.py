@@ -17,3 +17,4 @@ from n2d2py.targets.metrics import (  # noqa: F401
 )
 from n2d2py.targets.score import TargetScore  # noqa: F401
 from n2d2py.targets.links import link_targets  # noqa: F401
+from n2d2py.targets.rois import TargetROIs  # noqa: F401  (registers TargetROIs)

@@ -237,6 +237,10 @@ class TargetScore:
             names.append(name + ("..." if len(labels) > 1 else ""))
         return names
 
+    def matrix_names(self):
+        """A name per row of the confusion matrix: the outputs, then "∅" (masked) if any."""
+        return self.output_names() + (["∅"] if self.masked else [])
+
     def write_labels_mapping(self, run_dir):
         """``labels_mapping.log.dat``: label id, name, output."""
         rows = ["label name output"]
