@@ -1,4 +1,5 @@
-"""Targets: loss and gradient (spec §3.7), scores and metrics, LabelsMapping (spec §5)."""
+"""TargetScore on 1×1 outputs: loss and gradient (spec §3.7), scores and metrics, LabelsMapping
+(spec §5)."""
 
 import os
 
