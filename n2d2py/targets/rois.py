@@ -16,7 +16,8 @@ from n2d2py.data.rois import LabelMaps
 from n2d2py.registry import TARGETS
 from n2d2py.targets import boxes, spatial
 from n2d2py.targets.metrics import Scores, confusion_text, score_text
-from n2d2py.targets.score import TargetScore, _host
+from n2d2py.backend import to_host
+from n2d2py.targets.score import TargetScore
 from n2d2py.weights import atomic_write_text
 
 
@@ -88,7 +89,7 @@ class TargetROIs(TargetScore):
 
     # -- one batch ------------------------------------------------------------------------
     def process(self, set_name, y, labels, ids=None, names=None):
-        v = _host(y).astype(np.float32, copy=False)
+        v = to_host(y).astype(np.float32, copy=False)
         estimated, values = spatial.estimate(v, self.binary_threshold, 1)
         self.last = (estimated, values, v)
         n, _, out_h, out_w = v.shape

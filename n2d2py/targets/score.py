@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from n2d2py.backend import array_module
+from n2d2py.backend import array_module, to_host
 from n2d2py.data.rois import LabelMaps
 from n2d2py.errors import N2D2PyError
 from n2d2py.registry import TARGETS
@@ -172,7 +172,7 @@ class TargetScore:
 
     def estimate(self, y):
         """(indices, values), each (N, TopN): best outputs first; one output: value > threshold."""
-        v = _host(y).reshape(y.shape[0], -1).astype(np.float32, copy=False)
+        v = to_host(y).reshape(y.shape[0], -1).astype(np.float32, copy=False)
         if v.shape[1] == 1:
             return (v > self.binary_threshold).astype(np.int64), v.copy()
         index = np.broadcast_to(np.arange(v.shape[1]), v.shape)
@@ -192,12 +192,12 @@ class TargetScore:
             return self._process_spatial(set_name, y, labels, ids, names)
         targets = self.targets_of(labels)
         estimated, values = self.estimate(y)
-        outputs = _host(y).reshape(y.shape[0], -1)
+        outputs = to_host(y).reshape(y.shape[0], -1)
         self.scores(set_name).add(targets, estimated, values, outputs, ids, names)
         return estimated[:, 0]
 
     def _process_spatial(self, set_name, y, labels, ids, names):
-        v = _host(y).astype(np.float32, copy=False)
+        v = to_host(y).astype(np.float32, copy=False)
         t = self.pixel_targets(labels, y.shape[2:])
         estimated, values = spatial.estimate(v, self.binary_threshold, self.top_n)
         self.last = (estimated, values, v)
@@ -291,7 +291,3 @@ def _where(err):
 
 def _write_rows(path, rows):
     atomic_write_text(path, "".join(f"{step} {value:g}\n" for step, value in rows))
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
