@@ -291,12 +291,12 @@ class Database:
             print(f"warning: {message}")
 
 
-def _data_path(sec, default_dir):
+def _data_path(sec, default_dir, key="DataPath"):
     """``DataPath`` (environment variables expanded) or ``<data root>/<default_dir>``."""
-    if not sec.has("DataPath"):
+    if not sec.has(key):
         return data_root() / default_dir
-    value = sec.get_path("DataPath")
-    raw = sec.prop("DataPath").raw.strip()
+    value = sec.get_path(key)
+    raw = sec.prop(key).raw.strip()
     # N2D2 models write DataPath=${N2D2_DATA}/...: without N2D2_DATA, use our data root.
     if "N2D2_DATA" not in os.environ and re.match(r"\$(\{N2D2_DATA\}|N2D2_DATA\b)", raw):
         value = str(data_root()) + value
