@@ -12,11 +12,11 @@ import os
 
 import numpy as np
 
+from n2d2py.backend import to_host
 from n2d2py.data.rois import LabelMaps
 from n2d2py.registry import TARGETS
 from n2d2py.targets import boxes, spatial
 from n2d2py.targets.metrics import Scores, confusion_text, score_text
-from n2d2py.backend import to_host
 from n2d2py.targets.score import TargetScore
 from n2d2py.weights import atomic_write_text
 
