@@ -27,6 +27,21 @@ class BoxScores(Scores):
     def clear(self):
         super().clear()
         self.detections = []  # (id, name, [Detection]) per stimulus
+        self.truths = 0  # ground-truth boxes with a target ≥ 0
+        self.found = 0  # of them, claimed by a detection
+        self.right_class = 0  # of those, with the detection's class = the truth's target
+
+    def box_precision(self):
+        """Detections that claimed a truth / detections (duplicates count as wrong)."""
+        boxes_ = sum(len(d) for _, _, d in self.detections)
+        return self.found / boxes_ if boxes_ else 0.0
+
+    def box_recall(self):
+        return self.found / self.truths if self.truths else 0.0
+
+    def label_accuracy(self):
+        """Among the truths found, the fraction whose box got the truth's class."""
+        return self.right_class / self.found if self.found else 0.0
 
 
 @TARGETS.register("TargetROIs")
@@ -104,8 +119,13 @@ class TargetROIs(TargetScore):
                 detection = self._classify(boxes.to_label_frame(box, rx, ry), i, label_w, label_h)
                 detections.append(detection)
             detections.sort(key=lambda d: -d.score)  # stable: equal scores keep map order
-            self._count(scores.matrix, detections, labels, i, label_w, label_h)
+            truths = self._count(scores.matrix, detections, labels, i, label_w, label_h)
             scores.total += 1
+            scores.truths += sum(1 for gt in truths or () if self.output_of(gt.label) >= 0)
+            for d in detections:
+                if d.match is not None and not d.duplicate and self.output_of(d.match.label) >= 0:
+                    scores.found += 1
+                    scores.right_class += int(d.box.label == self.output_of(d.match.label))
             found.append((ids[i], names[i] if names is not None else "", detections))
         return estimated[:, 0]
 
@@ -147,6 +167,7 @@ class TargetROIs(TargetScore):
                                            self.keys.weak_target)
         missed = boxes.match(detections, truths, self.rules.min_overlap, label_w, label_h)
         boxes.count(matrix, detections, missed, self.output_of)
+        return truths
 
     # -- reports and files ----------------------------------------------------------------
     def box_rates(self, set_name):
@@ -159,11 +180,14 @@ class TargetROIs(TargetScore):
 
     def summary_lines(self, set_name):
         """What the test prints for this target: boxes found and per-class precision/recall."""
-        found = self.scores(set_name).detections
-        nb_boxes = sum(len(d) for _, _, d in found)
-        matched = sum(1 for _, _, ds in found for d in ds if d.match is not None and not d.duplicate)
-        lines = [f"    {nb_boxes} boxes on {len(found)} stimuli, {matched} matched to a "
-                 f"ground-truth ROI (IoU > {self.rules.min_overlap:g})"]
+        s = self.scores(set_name)
+        nb_boxes = sum(len(d) for _, _, d in s.detections)
+        lines = [f"    {nb_boxes} boxes on {len(s.detections)} stimuli; {s.found} of {s.truths} "
+                 f"ground-truth ROIs found (IoU > {self.rules.min_overlap:g}): box precision "
+                 f"{100 * s.box_precision():.2f}% / recall {100 * s.box_recall():.2f}% / "
+                 f"class of the found boxes right {100 * s.label_accuracy():.2f}%",
+                 "    from the box confusion matrix (row/column 0 also counts misses and false "
+                 "boxes, as N2D2's):"]
         precision, recall = self.box_rates(set_name)
         names = self.class_names()
         for c in range(len(precision)):

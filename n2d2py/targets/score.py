@@ -20,7 +20,10 @@ from n2d2py.weights import atomic_write_text
 
 @TARGETS.register("TargetScore", "Target")
 class TargetScore:
-    """Classification target: one class per stimulus, argmax (or threshold) decision."""
+    """Classification target: one class per stimulus (1×1 outputs) or per pixel (spatial
+    outputs), argmax (or threshold) decision."""
+
+    spatial_seen = False  # scored a spatial output: per-pixel logs
 
     def __init__(self, name, cell_name, nb_outputs, label_names=(), target_value=1.0,
                  default_value=0.0, top_n=1, mapping=None, default_target=None,
@@ -201,6 +204,7 @@ class TargetScore:
         t = self.pixel_targets(labels, y.shape[2:])
         estimated, values = spatial.estimate(v, self.binary_threshold, self.top_n)
         self.last = (estimated, values, v)
+        self.spatial_seen = True
         self.scores(set_name).add_spatial(t, estimated, self.mask_ok(t.shape), ids, names)
         return estimated[:, 0]
 
@@ -278,8 +282,9 @@ class TargetScore:
             lines.append(f'{sid} "{name}" {target} {est} {count}')
         atomic_write_text(os.path.join(folder, f"Misclassified_{set_name}.dat"),
                           "\n".join(lines) + "\n")
-        atomic_write_text(os.path.join(folder, set_name, "classif.log"),
-                          "".join(line + "\n" for line in s.classif))
+        if not self.spatial_seen:  # per-stimulus lines: not for per-pixel scores
+            atomic_write_text(os.path.join(folder, set_name, "classif.log"),
+                              "".join(line + "\n" for line in s.classif))
 
     def __repr__(self):
         return f"TargetScore({self.name} on {self.cell_name}, {self.nb_outputs} outputs)"
