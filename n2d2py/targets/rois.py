@@ -230,3 +230,7 @@ class TargetROIs(TargetScore):
 
     def __repr__(self):
         return f"TargetROIs({self.name} on {self.cell_name})"
+
+
+TARGETS.refuse("TargetBBox", "Faster R-CNN box regression target")
+TARGETS.refuse("TargetRP", "Faster R-CNN region proposal target")

@@ -98,3 +98,14 @@ def test_unknown_roislabeltarget_is_an_error(make_targets):
     with pytest.raises(N2D2PyError, match="no other target section named 'nope.Target'") as info:
         make_targets(bad, LABELS, FILES)
     assert info.value.key == "ROIsLabelTarget" and info.value.line == 3
+
+
+@pytest.mark.parametrize("registry, name", [("TARGETS", "TargetRP"), ("TARGETS", "TargetBBox"),
+                                            ("CELLS", "Anchor"), ("CELLS", "RP"),
+                                            ("CELLS", "ROIPooling")])
+def test_faster_rcnn_pieces_are_refused_by_name(registry, name):
+    import n2d2py.network  # noqa: F401  (registers everything)
+    from n2d2py import registry as registries
+
+    with pytest.raises(N2D2PyError, match=f"'{name}' .* is not supported yet"):
+        getattr(registries, registry).get(name)
