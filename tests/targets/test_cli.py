@@ -157,3 +157,12 @@ def test_learn_and_test_the_face_and_gender_network(imdbwiki, tmp_path, monkeypa
             assert (folder / name).is_file(), folder / name
         assert not (folder / "Success_test.dat").exists()
     assert (rois_gender / "target_rois_label.dat").read_text() == "fc3.gender.Target\n"
+    # the viewer shows the segmentation of the gender target with the boxes of both TargetROIs
+    from n2d2py.viewer import main as viewer
+
+    assert viewer([str(tmp_path), "--save", str(tmp_path / "view"), "--target",
+                   "fc3.gender.Target", "--debug"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped misclassified gallery (test): a per-pixel target" in out
+    for name in ("segmentation_0.png", "segmentation_test.png", "confusion_test.png"):
+        assert (tmp_path / "view" / name).stat().st_size > 10000, name
