@@ -259,6 +259,7 @@ def _targets_of(doc, cells, provider):
                 cls = TARGETS.get(sec.get_str("Type", "TargetScore"), where=sec.prop("Type"))
                 cell = cells[name]
                 target = cls.from_section(sec, name, cell.out_shape[0], provider.label_names)
+                target.name_of = getattr(provider.database, "stimulus_name", None)  # for logs
                 found.append((section, name, target))
     if not found:
         raise N2D2PyError(

@@ -53,6 +53,7 @@ class TargetROIs(TargetScore):
     generate_labels_rois = True
     score_top_n = 1
     label_target_name = ""
+    name_of = None  # stimulus id → name (the database's), for the logs
 
     @classmethod
     def from_section(cls, sec, cell_name, nb_outputs, label_names):
@@ -126,7 +127,9 @@ class TargetROIs(TargetScore):
                 if d.match is not None and not d.duplicate and self.output_of(d.match.label) >= 0:
                     scores.found += 1
                     scores.right_class += int(d.box.label == self.output_of(d.match.label))
-            found.append((ids[i], names[i] if names is not None else "", detections))
+            name = names[i] if names is not None else (self.name_of(int(ids[i])) if self.name_of
+                                                        else "")
+            found.append((ids[i], name, detections))
         return estimated[:, 0]
 
     def _classify(self, box, i, label_w, label_h):
