@@ -7,7 +7,8 @@ second generated set drawn from MNIST's test digits, never seen in learning.
 
 N2D2_MODELS_DIR holds N2D2's IMDBWIKI.ini and IMDBWIKI_target_{face,gender}.dat (from N2D2's
 ``models/``). Only sizes change: input 96×72 (the learning rescale 103×78 keeps N2D2's
-514/480 margin), batch 24, channels 8/12/12/16/16/16/24/24 instead of 48/64/64/96/96/96/128/128.
+514/480 margin), batch 24, channels 8/12/12/16/16/16/24/24 instead of 48/64/64/96/96/96/128/128,
+TargetROIs' FilterMinWidth/Height 1 instead of 5 (they count output pixels: 12×9 instead of 60×45).
 Prints pixel accuracy of both targets and the box precision, recall and class accuracy of
 both TargetROIs on the unseen set.
 """
@@ -25,6 +26,9 @@ LOWER = {("sp", "SizeX"): "96", ("sp", "SizeY"): "72", ("sp", "BatchSize"): "24"
          ("conv2.2", "NbOutputs"): "12", ("conv3.1", "NbOutputs"): "16",
          ("conv3.2", "NbOutputs"): "16", ("conv3.3", "NbOutputs"): "16",
          ("fc1", "NbOutputs"): "24", ("fc2", "NbOutputs"): "24"}
+for _target in ("face", "gender"):  # box size filters are in output pixels: 5 × 96/480 = 1
+    for _key in ("FilterMinWidth", "FilterMinHeight"):
+        LOWER[(f"post.Transformation-thres.Target-{_target}", _key)] = "1"
 
 
 def lowered(text):

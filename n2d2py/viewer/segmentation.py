@@ -78,8 +78,8 @@ def draw_segmentation(rows, title, legend):
     h, w = rows[0].estimated.shape[:2]
     panel = 4.2
     height = panel * h / w
-    fig = _figure(2 * panel + 0.6, len(rows) * (height + 0.3) + 1.4)
-    _margins(fig, 0.15, 0.15, 0.55, 0.85, hspace=0.12, wspace=0.05)
+    fig = _figure(2 * panel + 0.6, len(rows) * (height + 0.3) + 1.7)
+    _margins(fig, 0.15, 0.15, 0.55, 1.15, hspace=0.12, wspace=0.05)
     for r, row in enumerate(rows):
         for c, (image, boxes, what) in enumerate(((row.estimated, row.estimated_boxes, "estimated"),
                                                   (row.truth, row.true_boxes, "ground truth"))):

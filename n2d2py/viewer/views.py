@@ -173,10 +173,13 @@ def pages(run_dir, set_name="test", stimulus=None, target=None, log=print, debug
          lambda: (f"misclassified_{set_name}.png", figure_misclassified(run_dir, set_name, target))),
         (f"stimulus through the layers ({set_name})", stimulus_page),
         ("find-lr curve", lambda: ("find_lr.png", figure_find_lr(run_dir))),
-        (f"segmentation of a stimulus ({set_name})", segmentation_stimulus),
-        (f"segmentation page ({set_name})",
-         lambda: (f"segmentation_{set_name}.png", figure_segmentation(run_dir, set_name, None, target))),
     ]
+    if _per_pixel(run_dir, target):  # segmentation pages instead of the gallery and stimulus
+        wanted[2:4] = [
+            (f"segmentation of a stimulus ({set_name})", segmentation_stimulus),
+            (f"segmentation page ({set_name})", lambda: (
+                f"segmentation_{set_name}.png", figure_segmentation(run_dir, set_name, None, target))),
+        ]
     done = []
     for caption, make in wanted:
         try:
@@ -200,6 +203,15 @@ SEGMENTATION_PAGE = 6  # stimuli on the segmentation page
 
 def _spatial(rebuilt):
     return tuple(rebuilt.net.cells[rebuilt.cell_name].out_shape[1:]) != (1, 1)
+
+
+def _per_pixel(run_dir, target):
+    """Whether the viewed target scores a spatial output (False when the run cannot be rebuilt:
+    the pages that need the network say why)."""
+    try:
+        return _spatial(rebuild(run_dir, target))
+    except Exception:
+        return False
 
 
 def figure_segmentation(run_dir, set_name="test", positions=None, target=None):
