@@ -64,6 +64,7 @@ def main():
     tool = os.path.join(ROOT, "tools", "make_imdbwiki.py")
     for name, seed, source, frames in (("train", 1, "train", args.frames),
                                        ("unseen", 2, "test", 4 * args.frames // 3)):
+        os.makedirs(os.path.join(out, name), exist_ok=True)
         subprocess.run([sys.executable, tool, os.path.join(out, name, "IMDB-WIKI"), "--frames",
                         str(frames), "--width", "160", "--height", "120", "--max-faces", "1",
                         "--seed", str(seed), "--source", source, "--force"], check=True,
