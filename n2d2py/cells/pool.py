@@ -15,7 +15,7 @@ from n2d2py.activations import make_activation
 from n2d2py.backend import cpu_kernels
 from n2d2py.cells import _windows as win
 from n2d2py.cells.base import Cell, same_spatial_size
-from n2d2py.cells.conv import check_window, read_window_keys, read_window_size
+from n2d2py.cells.kernel import check_window, read_window_keys, read_window_size
 from n2d2py.cells.mapping import build_mapping
 from n2d2py.registry import CELLS
 
