@@ -283,10 +283,11 @@ class Database:
                       f"({width}x{height})")
         return labels
 
-    def warn(self, message, key="DataPath"):
+    def warn(self, message, key=None):
+        """A warning located at ``[database]`` (and ``key`` when it is set there)."""
         if self.section is not None:
-            self.section.doc.warn(message, self.section.prop(key) if self.section.has(key)
-                                  else None, self.section.name)
+            prop = self.section.prop(key) if key and self.section.has(key) else None
+            self.section.doc.warn(message, prop, self.section.name)
         else:
             print(f"warning: {message}")
 

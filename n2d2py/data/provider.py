@@ -204,8 +204,8 @@ class StimuliProvider:
             (maps, rois), done = composite.initial(db, set_name, positions, imgs), 0
         imgs, maps, rois = run_labelled(imgs, maps, rois, steps[done:], rng)
         ids = db.ids(set_name, positions)
-        labels = composite.finish(maps, rois, self.shape, ids, db, self._size_error)
-        return self._finish(imgs), labels, ids
+        x = self._finish(imgs)  # the image size first: its message names the transformations
+        return x, composite.finish(maps, rois, self.shape, ids, db, self._size_error), ids
 
     def _size_error(self, message):
         return self.section.error("CompositeStimuli", message) if self.section else \
