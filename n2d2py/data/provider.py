@@ -49,6 +49,7 @@ CATEGORIES = {
 STATS = "StimuliData"  # [<sp>.StimuliData*] blocks (stimuli_data.py)
 PREFETCH_DEPTH = 2
 CACHE_CHUNK = 4096  # stimuli transformed at a time while filling the cache
+COMPOSITE_CHUNK = 256  # the same for composite stimuli (full-size int32 label maps)
 
 
 @dataclass
@@ -214,9 +215,9 @@ class StimuliProvider:
     def _fill(self, set_name, steps, rng):
         """A set after its cacheable ``steps`` (chunk by chunk), for the cache."""
         n, db = self.database.size(set_name), self.database
-        chunks = []
-        for i in range(0, n, CACHE_CHUNK):
-            positions = np.arange(i, min(i + CACHE_CHUNK, n))
+        chunks, step = [], COMPOSITE_CHUNK if self.composite else CACHE_CHUNK
+        for i in range(0, n, step):
+            positions = np.arange(i, min(i + step, n))
             imgs = db.images(set_name, positions)
             if not self.composite:
                 chunks.append(run_steps(imgs, steps, rng))
