@@ -67,9 +67,13 @@ def paste(frame, digit, x, y, size, rng):
     """Paste a digit scaled to ``size``; returns its ink box (x0, y0, x1, y1), exclusive."""
     glyph = cv2.resize(digit, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     alpha = glyph / 255.0
-    colour = rng.uniform(170, 255, 3) if frame[y : y + size, x : x + size].mean() < 128 \
-        else rng.uniform(0, 70, 3)
     region = frame[y : y + size, x : x + size]
+    # a random colour whose gray level (the networks see gray) contrasts with the region's
+    gray = np.array([0.114, 0.587, 0.299], np.float32)  # BGR weights of OpenCV's gray
+    target = rng.uniform(190, 250) if float(region.mean(axis=(0, 1)) @ gray) < 128 \
+        else rng.uniform(5, 65)
+    colour = rng.uniform(0, 255, 3)
+    colour = np.clip(colour + (target - colour @ gray), 0, 255)
     region[:] = region * (1 - alpha[:, :, None]) + colour * alpha[:, :, None]
     rows, cols = np.nonzero(glyph > 64)
     return x + cols.min(), y + rows.min(), x + cols.max() + 1, y + rows.max() + 1

@@ -170,7 +170,7 @@ def test_generator_layout_determinism_and_rois(generated, tmp_path):
         gray = cv2.imread(str(generated / "wiki" / path), cv2.IMREAD_GRAYSCALE).astype(float)
         box = gray[int(y0) : int(y1), int(x0) : int(x1)]
         ring = gray[max(int(y0) - 3, 0) : int(y1) + 3, max(int(x0) - 3, 0) : int(x1) + 3]
-        assert box.std() > 20 and box.size < ring.size  # ink inside the box
+        assert box.std() > 15 and box.size < ring.size  # ink inside the box
     again = tmp_path / "again"
     make_tool().generate(again, frames=24, width=64, height=48, seed=3, crop=True,
                          mnist_dir=MNIST, progress=False)
