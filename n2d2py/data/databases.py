@@ -262,12 +262,17 @@ class Database:
         names = list(self.label_names)
         return names.index(self.default_label) if self.default_label in names else -1
 
+    def is_composite(self, stimulus_id):
+        """Whether a stimulus is labelled pixel by pixel (spec addendum §4.1)."""
+        mode = self.composite_label
+        return mode != "None" and (mode != "Auto" or int(self._labels[stimulus_id]) == -1)
+
     def label_data(self, stimulus_id, height, width):
         """int32 labels of a stimulus whose frame is ``height`` x ``width`` (N2D2's
         loadStimulusLabelsData): a map of the frame for a composite stimulus, else 1x1."""
         label, rois = int(self._labels[stimulus_id]), self.stimulus_rois(stimulus_id)
         mode, default = self.composite_label, self.default_label_id()
-        if mode == "None" or (mode == "Auto" and label != -1):
+        if not self.is_composite(stimulus_id):
             if mode == "Auto" and rois:
                 if len(rois) != 1:
                     raise N2D2PyError(f"{len(rois)} ROIs on a stimulus that is not composite "

@@ -167,6 +167,7 @@ class StimuliProvider:
         for set_name in SETS:  # probe one stimulus of each set through its whole pipeline
             if db.size(set_name):
                 self.read(set_name, np.arange(1), np.random.default_rng(0), use_cache=False)
+                self._check_composite(int(db.ids(set_name, [0])[0]))
         return self
 
     # -- reading ------------------------------------------------------------------------------
@@ -207,6 +208,15 @@ class StimuliProvider:
         ids = db.ids(set_name, positions)
         x = self._finish(imgs)  # the image size first: its message names the transformations
         return x, composite.finish(maps, rois, self.shape, ids, db, self._size_error), ids
+
+    def _check_composite(self, stimulus_id):
+        """A stimulus labelled pixel by pixel needs CompositeStimuli=1 (N2D2: a size error)."""
+        db = self.database
+        if not self.composite and db._rois is not None and db.is_composite(stimulus_id):
+            raise self._size_error(
+                f"stimulus {db.stimulus_name(stimulus_id)} is labelled pixel by pixel (its "
+                "label is -1 and it has ROIs, or CompositeLabel is set in [database]): set "
+                f"CompositeStimuli=1 in [{self.name}]")
 
     def _size_error(self, message):
         return self.section.error("CompositeStimuli", message) if self.section else \

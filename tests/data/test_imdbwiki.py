@@ -265,3 +265,16 @@ def test_cli_composite_size_check_is_one_line(generated, tmp_path, capsys, monke
     assert errors[0].startswith(f"error: {ini}:") and "[sp] CompositeStimuli:" in errors[0]
     assert "expected labels size is 32x24" in errors[0] and "for stimulus: " in errors[0]
     assert str(generated / "wiki") in errors[0]
+
+
+def test_full_frames_need_composite_stimuli(generated, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ini = tmp_path / "plain.ini"
+    ini.write_text(MODEL.format(root=generated).replace("CompositeStimuli=1",
+                                                        "CompositeStimuli=0"))
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(ini), "-test"])
+    _, err = capsys.readouterr()
+    errors = [line for line in err.splitlines() if not line.startswith("warning:")]
+    assert info.value.code == 2 and len(errors) == 1, err
+    assert "is labelled pixel by pixel" in errors[0] and "set CompositeStimuli=1" in errors[0]
