@@ -123,6 +123,14 @@ def test_crop_frames_are_labelled_stimuli_and_must_exist(tmp_path):
     assert db.stimulus_rois(0) == [] and db.size("Learn") == 2  # one per label (half-up)
 
 
+def test_names_as_labels_on_full_frames_partition_nothing(tmp_path, capsys):
+    write_set(tmp_path, ["a.jpg;Ann;10;20;30;44;1950;1984;1", "b.jpg;Bob;1;2;3;4;1950;1960;0"])
+    db = database("UseNameAsLabel=1", tmp_path).load(np.random.default_rng(0))
+    assert db.label_names == ["Ann", "Bob"] and db.stimulus_rois(1) == [ROI(1, 1, 2, 2, 3)]
+    assert [db.size(s) for s in ("Learn", "Validation", "Test")] == [0, 0, 0]
+    assert "no stimulus were partitioned" in capsys.readouterr().err
+
+
 def test_global_partition_fractions(tmp_path):
     write_set(tmp_path, [f"{i}.jpg;n;1;2;5;6;1950;1980;1" for i in range(20)])
     db = database("Learn=0.9\nValidation=0.05", tmp_path).load(np.random.default_rng(1))
