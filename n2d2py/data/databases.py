@@ -249,6 +249,11 @@ class Database:
         return self._labels[self.ids(set_name, idx)]
 
     # -- ROIs and pixel labels ----------------------------------------------------------------
+    @property
+    def has_rois(self):
+        """Whether the stimuli come with ROIs (the database can label pixels)."""
+        return self._rois is not None
+
     def stimulus_rois(self, stimulus_id):
         """The ROIs of a stimulus, in the coordinates of its file's frame."""
         return list(self._rois[stimulus_id]) if self._rois is not None else []

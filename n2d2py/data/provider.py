@@ -16,6 +16,10 @@ with ``DataSignedMapping=1``); data made real by a transformation (RangeAffine, 
 are used as they are. ``CachePath`` (N2D2's disk cache) is read and ignored: the cache is in
 memory.
 
+With ``CompositeStimuli=1`` every stimulus also carries its pixel label map and ROIs
+(``composite.py``), moved by each transformation as the image is, cached with it; the batch
+labels are then a ``rois.LabelMaps`` instead of the 1-D label array.
+
 Batches are prepared by a background thread, two ahead of the consumer.
 """
 
@@ -27,9 +31,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from n2d2py.data import composite
 from n2d2py.data.databases import SETS
 from n2d2py.data.dir_database import stack_or_list
-from n2d2py.data import composite
 from n2d2py.data.pipeline import _concat, run_labelled, run_steps
 from n2d2py.data.stimuli_data import StimuliData
 from n2d2py.data.transformations import Transformation
@@ -212,7 +216,7 @@ class StimuliProvider:
     def _check_composite(self, stimulus_id):
         """A stimulus labelled pixel by pixel needs CompositeStimuli=1 (N2D2: a size error)."""
         db = self.database
-        if not self.composite and db._rois is not None and db.is_composite(stimulus_id):
+        if not self.composite and db.has_rois and db.is_composite(stimulus_id):
             raise self._size_error(
                 f"stimulus {db.stimulus_name(stimulus_id)} is labelled pixel by pixel (its "
                 "label is -1 and it has ROIs, or CompositeLabel is set in [database]): set "
