@@ -163,3 +163,17 @@ def test_a_single_label_is_never_resampled(t):
     one = np.full((1, 1), 4, np.int32)
     _, labels, _ = t.apply_labelled(IMG, one, [], np.random.default_rng(0))
     assert labels.shape == (1, 1) and labels[0, 0] == 4
+
+
+@pytest.mark.parametrize("t", [
+    Rescale(3, 2), PadCrop(8, 8), Flip(horizontal=True), SliceExtraction(8, 6, allow_padding=True),
+    SliceExtraction(6, 4, random_rotation=True, rotation_range=(30.0, 30.0)),
+    Distortion(rotation=10.0),
+], ids=lambda t: type(t).__name__)
+@pytest.mark.parametrize("dtype", [np.int8, np.int16])
+def test_compact_cached_maps_keep_their_type_and_values(t, dtype):
+    """The cache stores maps as int8/int16; on-the-fly steps must give the int32 result."""
+    wide = t.apply_labelled(IMG, MAP, BOX, np.random.default_rng(4))[1]
+    small = t.apply_labelled(IMG, MAP.astype(dtype), BOX, np.random.default_rng(4))[1]
+    assert small.dtype == dtype
+    np.testing.assert_array_equal(small, wide)
