@@ -3,7 +3,8 @@
 not reachable here).
 
     python tools/make_imdbwiki.py OUT [--frames 500] [--width 160] [--height 120] [--seed 0]
-        [--max-faces 3] [--source train|test] [--part wiki|imdb] [--crop] [--force]
+        [--max-faces 3] [--sizes 0.25 0.6] [--source train|test] [--part wiki|imdb]
+        [--crop] [--force]
 
 OUT becomes an IMDB-WIKI folder (``DataPath``): ``OUT/<part>/NN/<id>_<dob>_<year>.jpg``
 frames (colour JPEGs), ``OUT/imdb_metadata/<part>.csv`` (``LabelPath``) with N2D2's columns
@@ -11,7 +12,8 @@ frames (colour JPEGs), ``OUT/imdb_metadata/<part>.csv`` (``LabelPath``) with N2D
 ``--crop``, ``OUT/<part>_crop/`` holding each frame's first face cropped.
 
 Each frame is a noisy, smoothly shaded background with 0 to ``--max-faces`` MNIST digits
-pasted at random sizes and places, without overlap. A digit is a "face": its ROI is the
+pasted at random places without overlap, each a square whose side is a random fraction
+(``--sizes``) of the frame's smaller side. A digit is a "face": its ROI is the
 tight box of its ink; even digits are men (gender 1), odd ones women (gender 0); the age
 is 20 + 5 x digit. A frame with several digits has one metadata line per digit (N2D2 makes
 one stimulus of each line, with that digit as its only ROI); a frame without digit has one
@@ -65,9 +67,13 @@ def paste(frame, digit, x, y, size, rng):
     """Paste a digit scaled to ``size``; returns its ink box (x0, y0, x1, y1), exclusive."""
     glyph = cv2.resize(digit, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     alpha = glyph / 255.0
-    colour = rng.uniform(170, 255, 3) if frame[y : y + size, x : x + size].mean() < 128 \
-        else rng.uniform(0, 70, 3)
     region = frame[y : y + size, x : x + size]
+    # a random colour whose gray level (the networks see gray) contrasts with the region's
+    gray = np.array([0.114, 0.587, 0.299], np.float32)  # BGR weights of OpenCV's gray
+    target = rng.uniform(190, 250) if float(region.mean(axis=(0, 1)) @ gray) < 128 \
+        else rng.uniform(5, 65)
+    colour = rng.uniform(0, 255, 3)
+    colour = np.clip(colour + (target - colour @ gray), 0, 255)
     region[:] = region * (1 - alpha[:, :, None]) + colour * alpha[:, :, None]
     rows, cols = np.nonzero(glyph > 64)
     return x + cols.min(), y + rows.min(), x + cols.max() + 1, y + rows.max() + 1
@@ -83,11 +89,14 @@ def place(rng, boxes, width, height, size):
     return None
 
 
-def make_frame(rng, digits, labels, width, height, max_faces):
-    """(BGR uint8 frame, faces [(digit, (x0, y0, x1, y1))])."""
+def make_frame(rng, digits, labels, width, height, max_faces, sizes=(0.25, 0.6)):
+    """(BGR uint8 frame, faces [(digit, (x0, y0, x1, y1))]); a digit's square side is a
+    fraction ``sizes`` of the frame's smaller side (IMDB-WIKI faces are large)."""
     frame = background(rng, height, width)
     faces, squares = [], []
-    lo, hi = max(14, min(width, height) // 6), max(15, min(width, height) // 2)
+    side = min(width, height)
+    lo = max(14, int(sizes[0] * side))
+    hi = max(lo, min(side, int(sizes[1] * side)))
     for _ in range(int(rng.integers(0, max_faces + 1))):
         size = int(rng.integers(lo, hi + 1))
         spot = place(rng, squares, width, height, size)
@@ -108,17 +117,18 @@ def write_jpeg(path, img):
 
 
 def generate(out, frames=500, width=160, height=120, seed=0, max_faces=3, source="train",
-             part="wiki", crop=False, mnist_dir=None, progress=True):
+             part="wiki", crop=False, mnist_dir=None, progress=True, sizes=(0.25, 0.6)):
     """Write the set into ``out`` (a new folder, made atomically); returns its summary."""
     if min(width, height) < 30:
         raise N2D2PyError(f"canvas {width}x{height} is too small (30x30 at least)")
     digits, labels = load_digits(source, mnist_dir)
     rng = np.random.default_rng(seed)
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         lines, nb_faces = _write_frames(tmp, rng, digits, labels, frames, width, height,
-                                        max_faces, part, crop, progress)
+                                        max_faces, part, crop, progress, sizes)
         meta = tmp / "imdb_metadata" / f"{part}.csv"
         meta.parent.mkdir(parents=True, exist_ok=True)
         meta.write_text("\n".join(lines) + "\n")
@@ -132,12 +142,12 @@ def generate(out, frames=500, width=160, height=120, seed=0, max_faces=3, source
 
 
 def _write_frames(root, rng, digits, labels, frames, width, height, max_faces, part, crop,
-                  progress):
+                  progress, sizes):
     from tqdm import tqdm
 
     lines, nb_faces = [], 0
     for i in tqdm(range(frames), desc="frames", unit="frame", disable=not progress):
-        frame, faces = make_frame(rng, digits, labels, width, height, max_faces)
+        frame, faces = make_frame(rng, digits, labels, width, height, max_faces, sizes)
         dob = int(rng.integers(1930, 1990))
         full_path = f"{i % 100:02d}/{1000000 + i}_{dob}-01-01_{dob + 60}.jpg"
         write_jpeg(root / part / full_path, frame)
@@ -163,6 +173,9 @@ def main(argv=None):
     parser.add_argument("--height", type=int, default=120)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-faces", type=int, default=3)
+    parser.add_argument("--sizes", type=float, nargs=2, default=(0.25, 0.6),
+                        metavar=("MIN", "MAX"),
+                        help="digit side as fractions of the frame's smaller side")
     parser.add_argument("--source", choices=tuple(SOURCES), default="train")
     parser.add_argument("--part", choices=("wiki", "imdb"), default="wiki")
     parser.add_argument("--crop", action="store_true", help="also write <part>_crop/")
@@ -175,8 +188,11 @@ def main(argv=None):
             raise N2D2PyError(f"{out} exists (use --force to replace it)")
         if args.frames < 1 or args.max_faces < 0:
             raise N2D2PyError("--frames must be at least 1 and --max-faces at least 0")
+        if not 0 < args.sizes[0] <= args.sizes[1] <= 1:
+            raise N2D2PyError("--sizes MIN MAX: fractions with 0 < MIN <= MAX <= 1")
         summary = generate(out, args.frames, args.width, args.height, args.seed,
-                           args.max_faces, args.source, args.part, args.crop, args.mnist)
+                           args.max_faces, args.source, args.part, args.crop, args.mnist,
+                           sizes=tuple(args.sizes))
     except N2D2PyError as exc:
         print(f"make_imdbwiki.py: {exc}", file=sys.stderr)
         return 2

@@ -249,6 +249,11 @@ class Database:
         return self._labels[self.ids(set_name, idx)]
 
     # -- ROIs and pixel labels ----------------------------------------------------------------
+    @property
+    def has_rois(self):
+        """Whether the stimuli come with ROIs (the database can label pixels)."""
+        return self._rois is not None
+
     def stimulus_rois(self, stimulus_id):
         """The ROIs of a stimulus, in the coordinates of its file's frame."""
         return list(self._rois[stimulus_id]) if self._rois is not None else []
@@ -262,12 +267,17 @@ class Database:
         names = list(self.label_names)
         return names.index(self.default_label) if self.default_label in names else -1
 
+    def is_composite(self, stimulus_id):
+        """Whether a stimulus is labelled pixel by pixel (spec addendum §4.1)."""
+        mode = self.composite_label
+        return mode != "None" and (mode != "Auto" or int(self._labels[stimulus_id]) == -1)
+
     def label_data(self, stimulus_id, height, width):
         """int32 labels of a stimulus whose frame is ``height`` x ``width`` (N2D2's
         loadStimulusLabelsData): a map of the frame for a composite stimulus, else 1x1."""
         label, rois = int(self._labels[stimulus_id]), self.stimulus_rois(stimulus_id)
         mode, default = self.composite_label, self.default_label_id()
-        if mode == "None" or (mode == "Auto" and label != -1):
+        if not self.is_composite(stimulus_id):
             if mode == "Auto" and rois:
                 if len(rois) != 1:
                     raise N2D2PyError(f"{len(rois)} ROIs on a stimulus that is not composite "
@@ -283,10 +293,11 @@ class Database:
                       f"({width}x{height})")
         return labels
 
-    def warn(self, message, key="DataPath"):
+    def warn(self, message, key=None):
+        """A warning located at ``[database]`` (and ``key`` when it is set there)."""
         if self.section is not None:
-            self.section.doc.warn(message, self.section.prop(key) if self.section.has(key)
-                                  else None, self.section.name)
+            prop = self.section.prop(key) if key and self.section.has(key) else None
+            self.section.doc.warn(message, prop, self.section.name)
         else:
             print(f"warning: {message}")
 

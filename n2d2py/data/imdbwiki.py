@@ -174,8 +174,9 @@ class IMDBWIKI_Database(Database):
         csv = self.label_path / f"{part}.csv"
         if not csv.is_file():
             raise self.error(f"IMDB-WIKI metadata {csv} not found ({root_note()}); set "
-                             "LabelPath= to the folder that holds wiki.csv / imdb.csv",
-                             "LabelPath")
+                             "LabelPath= to the folder that holds wiki.csv / imdb.csv (as in "
+                             "N2D2 it does not follow DataPath: its default is "
+                             "$N2D2_DATA/IMDB-WIKI/imdb_metadata)", "LabelPath")
         faces, notices = read_faces(csv)
         for text in notices:
             self.warn(text, "LabelPath")

@@ -16,6 +16,10 @@ with ``DataSignedMapping=1``); data made real by a transformation (RangeAffine, 
 are used as they are. ``CachePath`` (N2D2's disk cache) is read and ignored: the cache is in
 memory.
 
+With ``CompositeStimuli=1`` every stimulus also carries its pixel label map and ROIs
+(``composite.py``), moved by each transformation as the image is, cached with it; the batch
+labels are then a ``rois.LabelMaps`` instead of the 1-D label array.
+
 Batches are prepared by a background thread, two ahead of the consumer.
 """
 
@@ -27,9 +31,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from n2d2py.data import composite
 from n2d2py.data.databases import SETS
 from n2d2py.data.dir_database import stack_or_list
-from n2d2py.data import composite
 from n2d2py.data.pipeline import _concat, run_labelled, run_steps
 from n2d2py.data.stimuli_data import StimuliData
 from n2d2py.data.transformations import Transformation
@@ -49,6 +53,7 @@ CATEGORIES = {
 STATS = "StimuliData"  # [<sp>.StimuliData*] blocks (stimuli_data.py)
 PREFETCH_DEPTH = 2
 CACHE_CHUNK = 4096  # stimuli transformed at a time while filling the cache
+COMPOSITE_CHUNK = 256  # the same for composite stimuli (full-size int32 label maps)
 
 
 @dataclass
@@ -166,6 +171,7 @@ class StimuliProvider:
         for set_name in SETS:  # probe one stimulus of each set through its whole pipeline
             if db.size(set_name):
                 self.read(set_name, np.arange(1), np.random.default_rng(0), use_cache=False)
+                self._check_composite(int(db.ids(set_name, [0])[0]))
         return self
 
     # -- reading ------------------------------------------------------------------------------
@@ -204,8 +210,17 @@ class StimuliProvider:
             (maps, rois), done = composite.initial(db, set_name, positions, imgs), 0
         imgs, maps, rois = run_labelled(imgs, maps, rois, steps[done:], rng)
         ids = db.ids(set_name, positions)
-        labels = composite.finish(maps, rois, self.shape, ids, db, self._size_error)
-        return self._finish(imgs), labels, ids
+        x = self._finish(imgs)  # the image size first: its message names the transformations
+        return x, composite.finish(maps, rois, self.shape, ids, db, self._size_error), ids
+
+    def _check_composite(self, stimulus_id):
+        """A stimulus labelled pixel by pixel needs CompositeStimuli=1 (N2D2: a size error)."""
+        db = self.database
+        if not self.composite and db.has_rois and db.is_composite(stimulus_id):
+            raise self._size_error(
+                f"stimulus {db.stimulus_name(stimulus_id)} is labelled pixel by pixel (its "
+                "label is -1 and it has ROIs, or CompositeLabel is set in [database]): set "
+                f"CompositeStimuli=1 in [{self.name}]")
 
     def _size_error(self, message):
         return self.section.error("CompositeStimuli", message) if self.section else \
@@ -214,9 +229,9 @@ class StimuliProvider:
     def _fill(self, set_name, steps, rng):
         """A set after its cacheable ``steps`` (chunk by chunk), for the cache."""
         n, db = self.database.size(set_name), self.database
-        chunks = []
-        for i in range(0, n, CACHE_CHUNK):
-            positions = np.arange(i, min(i + CACHE_CHUNK, n))
+        chunks, step = [], COMPOSITE_CHUNK if self.composite else CACHE_CHUNK
+        for i in range(0, n, step):
+            positions = np.arange(i, min(i + step, n))
             imgs = db.images(set_name, positions)
             if not self.composite:
                 chunks.append(run_steps(imgs, steps, rng))
