@@ -135,6 +135,9 @@ class TargetROIs(TargetScore):
     def _classify(self, box, i, label_w, label_h):
         """The box's class and score from the deciding target's outputs (spec §7.4)."""
         decider = self.decider
+        if decider.last is None:
+            raise self._error(f"ROIsLabelTarget {decider.name} has no per-pixel estimates (its "
+                              f"layer {decider.cell_name} gives 1×1 outputs)")
         _, _, v = decider.last
         rx, ry = label_w / v.shape[3], label_h / v.shape[2]
         x0, y0, x1, y1 = boxes.to_output_frame(box, rx, ry)
