@@ -29,6 +29,8 @@ def evaluate(net, db_set, score_set, opts, out_dir, desc, limit=None, index=None
             outputs = net.forward(x, train=False)
             for _, cell_name, target in net.targets:
                 target.process(score_set, outputs[cell_name], labels, ids)
+                if score_set == "test" and hasattr(target, "log_images"):  # per-pixel targets
+                    target.log_images(out_dir, score_set, outputs[net.input_name], ids)
             bar.update(len(labels))
             bar.set_postfix(success=f"{net.targets[0][2].scores(score_set).success_rate():.2%}",
                             refresh=False)

@@ -10,12 +10,13 @@ file per stimulus and then concatenates them; only the concatenation is written 
 
 import os
 
+import cv2
 import numpy as np
 
 from n2d2py.backend import to_host
 from n2d2py.data.rois import LabelMaps
 from n2d2py.registry import TARGETS
-from n2d2py.targets import boxes, spatial
+from n2d2py.targets import boxes, display, spatial
 from n2d2py.targets.metrics import Scores, confusion_text, score_text
 from n2d2py.targets.score import TargetScore
 from n2d2py.weights import atomic_write_text
@@ -53,7 +54,6 @@ class TargetROIs(TargetScore):
     generate_labels_rois = True
     score_top_n = 1
     label_target_name = ""
-    name_of = None  # stimulus id → name (the database's), for the logs
 
     @classmethod
     def from_section(cls, sec, cell_name, nb_outputs, label_names):
@@ -114,6 +114,7 @@ class TargetROIs(TargetScore):
         scores = self.scores(set_name)
         found = scores.detections
         ids = list(ids) if ids is not None else list(range(scores.total, scores.total + n))
+        self._last_truths = []  # per stimulus of the batch, for the images
         for i in range(n):
             detections = []
             for box in boxes.boxes_of(estimated[i, 0], self.rules):
@@ -121,6 +122,7 @@ class TargetROIs(TargetScore):
                 detections.append(detection)
             detections.sort(key=lambda d: -d.score)  # stable: equal scores keep map order
             truths = self._count(scores.matrix, detections, labels, i, label_w, label_h)
+            self._last_truths.append(truths or [])
             scores.total += 1
             scores.truths += sum(1 for gt in truths or () if self.output_of(gt.label) >= 0)
             for d in detections:
@@ -174,6 +176,30 @@ class TargetROIs(TargetScore):
         missed = boxes.match(detections, truths, self.rules.min_overlap, label_w, label_h)
         boxes.count(matrix, detections, missed, self.output_of)
         return truths
+
+    def log_images(self, run_dir, set_name, x, ids):
+        """``<set>/<stem>.<fmt>`` of the last batch (§7.7): the input in grey with the true
+        ROIs in blue and the boxes coloured by their match, labelled with their class."""
+        x = to_host(x)
+        names = self.class_names()
+        batch = self.scores(set_name).detections[-len(ids):]
+        colour = {None: (255, 0, 0), "right": (0, 255, 0), "duplicate": (0, 127, 0),
+                  "wrong": (0, 255, 255), "none": (0, 0, 255)}  # BGR
+        for i, (sid, name, detections) in enumerate(batch):
+            img = display.overlay(x[i, 0], np.zeros((1, 1, 3), np.uint8)) * (4 / 3)
+            img = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+            for gt in self._last_truths[i]:
+                cv2.rectangle(img, (gt.x0, gt.y0), (gt.x1, gt.y1), colour[None], 1)
+            for d in detections:
+                kind = ("none" if d.match is None else "duplicate" if d.duplicate else
+                        "right" if d.box.label == self.output_of(d.match.label) else "wrong")
+                b = d.box
+                cv2.rectangle(img, (b.x0, b.y0), (b.x1, b.y1), colour[kind], 1)
+                cv2.putText(img, f"{b.label} {names[b.label]}", (b.x0, max(b.y0 - 2, 8)),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.3, colour[kind], 1)
+            ext = self.image_format or os.path.splitext(name)[1].lstrip(".") or "png"
+            path = os.path.join(self.folder(run_dir), set_name, f"{display.stem(name, sid)}.{ext}")
+            display.write_rgb(path, cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
 
     # -- reports and files ----------------------------------------------------------------
     def box_rates(self, set_name):

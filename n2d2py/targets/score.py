@@ -12,7 +12,7 @@ from n2d2py.backend import array_module, to_host
 from n2d2py.data.rois import LabelMaps
 from n2d2py.errors import N2D2PyError
 from n2d2py.registry import TARGETS
-from n2d2py.targets import spatial
+from n2d2py.targets import display, spatial
 from n2d2py.targets.mapping import parse_labels_mapping
 from n2d2py.targets.metrics import Scores, confusion_text, score_text
 from n2d2py.weights import atomic_write_text
@@ -24,6 +24,8 @@ class TargetScore:
     outputs), argmax (or threshold) decision."""
 
     spatial_seen = False  # scored a spatial output: per-pixel logs
+    image_format = "jpg"  # ImageLogFormat of the test images ("": the stimulus' own)
+    name_of = None  # stimulus id → name (the database's), for the logs
 
     def __init__(self, name, cell_name, nb_outputs, label_names=(), target_value=1.0,
                  default_value=0.0, top_n=1, mapping=None, default_target=None,
@@ -77,6 +79,7 @@ class TargetScore:
             where=(err.file, err.line, err.section),
             keys=spatial.SpatialKeys.from_section(sec),
         )
+        target.image_format = sec.get_str("ImageLogFormat", "jpg")
         target.link_where = {key: _where(sec.error(key, "")) for key in ("MaskLabelTarget",
                                                                          "ROIsLabelTarget")}
         return target
@@ -221,6 +224,29 @@ class TargetScore:
                 f"mask dims {mask.shape[1:]} from MaskLabelTarget {self.mask_target.name} do not "
                 f"match this target's dims {tuple(shape[1:])}")
         return mask == self.keys.masked_label
+
+    def log_images(self, run_dir, set_name, x, ids):
+        """``<set>/<stem>_target.<fmt>`` and ``_estimated.<fmt>`` of the last batch (§5.8):
+        per-pixel targets and estimates over the input; spatial targets only."""
+        if not self.spatial_seen or self.last is None:
+            return
+        estimated, values, _ = self.last
+        t = self._cached[2]
+        x = to_host(x)
+        shown = self.mask_ok(t.shape)
+        k = self.keys
+        folder = os.path.join(self.folder(run_dir), set_name)
+        for i, sid in enumerate(ids):
+            name = self.name_of(int(sid)) if self.name_of else ""
+            ext = self.image_format or os.path.splitext(name)[1].lstrip(".") or "png"
+            stem = os.path.join(folder, display.stem(name, sid))
+            truth = display.colours(t[i], self.nb_targets, k.labels_hue_offset, k.no_display_label)
+            est = display.colours(estimated[i, 0], self.nb_targets, k.labels_hue_offset,
+                                  k.no_display_label,
+                                  values[i, 0] if k.estimated_labels_value_display else None,
+                                  None if shown is None else shown[i])
+            display.write_rgb(f"{stem}_target.{ext}", display.overlay(x[i, 0], truth))
+            display.write_rgb(f"{stem}_estimated.{ext}", display.overlay(x[i, 0], est))
 
     # -- files --------------------------------------------------------------------------
     def folder(self, run_dir):

@@ -11,47 +11,15 @@ at the image's size. Drawn from plain arrays (the view in ``viewer.views`` reads
 import textwrap
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 from matplotlib.patches import Patch, Rectangle
 
 from n2d2py.plots import _figure, _margins
+from n2d2py.targets.display import colours, hue, overlay  # noqa: F401  (N2D2's colours)
 
 BOX_COLOURS = {"right": "#2ca02c", "wrong class": "#e6b800", "duplicate": "#1f6f1f",
                "no match": "#d62728"}
 TRUTH_COLOUR = "#1f77b4"
-
-
-def hue(t, n, offset=0):
-    return (180 * t // max(n, 1) + offset) % 180
-
-
-def colours(labels, n, offset=0, no_display=-1, values=None, shown=None):
-    """RGB uint8 (H, W, 3) of per-pixel classes ``labels`` (−1: none): full colour per class,
-    brightness ``values`` (0–1) if given; ``no_display`` and pixels not ``shown`` grey."""
-    labels = np.asarray(labels)
-    hsv = np.zeros(labels.shape + (3,), np.uint8)
-    hsv[..., 2] = 127
-    valid = labels >= 0
-    if shown is not None:
-        valid &= shown
-    hsv[..., 0] = np.where(valid, hue(np.maximum(labels, 0), n, offset), 0)
-    full = valid & (labels != no_display)
-    hsv[..., 1] = np.where(full, 255, np.where(valid, 10, 0))
-    bright = 255 if values is None else np.clip(255 * np.asarray(values), 0, 255)
-    hsv[..., 2] = np.where(full, bright, 127)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-
-
-def overlay(image, rgb):
-    """0.75·grey image (min–max to 0–255) + 0.25·colours, the colours resized (nearest) to
-    the image's (H, W)."""
-    image = np.asarray(image, np.float64)
-    low, high = image.min(), image.max()
-    grey = (image - low) / (high - low) * 255 if high > low else np.zeros_like(image)
-    h, w = image.shape
-    rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_NEAREST).astype(np.float64)
-    return (0.75 * grey[..., None] + 0.25 * rgb).astype(np.uint8)
 
 
 @dataclass

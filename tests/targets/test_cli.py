@@ -157,6 +157,11 @@ def test_learn_and_test_the_face_and_gender_network(imdbwiki, tmp_path, monkeypa
             assert (folder / name).is_file(), folder / name
         assert not (folder / "Success_test.dat").exists()
     assert (rois_gender / "target_rois_label.dat").read_text() == "fc3.gender.Target\n"
+    # N2D2's test images: targets and estimates over the input, boxes over the input
+    stems = {p.name[: -len("_target.jpg")] for p in (face / "test").glob("*_target.jpg")}
+    assert stems and all((face / "test" / f"{s}_estimated.jpg").is_file() for s in stems)
+    assert {p.stem for p in (rois / "test").glob("*.jpg")} == stems
+    assert not list((tmp_path / "fc3.face.Target" / "validation").glob("*.jpg"))
     # the viewer shows the segmentation of the gender target with the boxes of both TargetROIs
     from n2d2py.viewer import main as viewer
 
