@@ -52,3 +52,15 @@ def write_rgb(path, rgb):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if not cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")
+
+
+def legend(names, offset=0, no_display=-1):
+    """``labels_legend.png``: 350 px wide, 50 px per target, its colour and ``<t> <name>``."""
+    n = len(names)
+    img = np.full((50 * n, 350, 3), 255, np.uint8)
+    for t, name in enumerate(names):
+        swatch = colours(np.array([[t]]), n, offset, no_display)[0, 0]
+        img[50 * t + 5:50 * t + 45, 5:45] = swatch
+        cv2.putText(img, f"{t} {name}", (55, 50 * t + 32), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    return img

@@ -308,6 +308,9 @@ class TargetScore:
             lines.append(f'{sid} "{name}" {target} {est} {count}')
         atomic_write_text(os.path.join(folder, f"Misclassified_{set_name}.dat"),
                           "\n".join(lines) + "\n")
+        if self.spatial_seen:  # the colours of the per-pixel images
+            display.write_rgb(os.path.join(folder, "labels_legend.png"), display.legend(
+                self.output_names(), self.keys.labels_hue_offset, self.keys.no_display_label))
         if not self.spatial_seen:  # per-stimulus lines: not for per-pixel scores
             atomic_write_text(os.path.join(folder, set_name, "classif.log"),
                               "".join(line + "\n" for line in s.classif))

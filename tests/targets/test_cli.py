@@ -162,6 +162,7 @@ def test_learn_and_test_the_face_and_gender_network(imdbwiki, tmp_path, monkeypa
     assert stems and all((face / "test" / f"{s}_estimated.jpg").is_file() for s in stems)
     assert {p.stem for p in (rois / "test").glob("*.jpg")} == stems
     assert not list((tmp_path / "fc3.face.Target" / "validation").glob("*.jpg"))
+    assert (face / "labels_legend.png").is_file() and (gender / "labels_legend.png").is_file()
     # the viewer shows the segmentation of the gender target with the boxes of both TargetROIs
     from n2d2py.viewer import main as viewer
 
