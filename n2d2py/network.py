@@ -9,6 +9,7 @@ from n2d2py import data as _data  # noqa: F401  (fills DATABASES, TRANSFORMATION
 from n2d2py import edge as _edge  # noqa: F401  (fills CELLS: EdgeFc)
 from n2d2py import fillers as _fillers  # noqa: F401  (fills FILLERS)
 from n2d2py import solvers, targets as _targets  # noqa: F401  (fills SOLVERS, TARGETS)
+from n2d2py import unsupported
 from n2d2py.cells.base import Port
 from n2d2py.data.provider import StimuliProvider
 from n2d2py.errors import N2D2PyError, did_you_mean
@@ -122,8 +123,8 @@ def build(doc, device, load_data=True, seed=0):
     """
     model = default_model(doc)
     gsec = global_section(doc)
-    for key in ("DefaultDataType", "CheckWeightRange", "InsertBatchNormAfterConv"):
-        gsec.get_str(key, None)  # read here; used by later issues
+    unsupported.check_document(doc)  # DefaultDataType, InsertBatchNormAfterConv, quantisation
+    gsec.get_str("CheckWeightRange", None)  # read by the spike test (Transcode models)
     database = _database(doc)
     provider = _provider(doc, database, device, load_data)
     cells = {}
@@ -137,6 +138,7 @@ def build(doc, device, load_data=True, seed=0):
         from n2d2py.spike import transcode
 
         spike = transcode.read_settings(doc, cells, provider)
+        unsupported.transcode_notice(doc, cells, spike)
     report_unused(doc, {name: cell.section.config.names for name, cell in cells.items()})
     return Network(doc, device, provider, database, cells, targets, spike=spike, seed=seed)
 

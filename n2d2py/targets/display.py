@@ -12,6 +12,9 @@ import os
 import cv2
 import numpy as np
 
+from n2d2py.atomic import atomic_write_bytes
+from n2d2py.errors import N2D2PyError
+
 
 def hue(t, n, offset=0):
     return (180 * t // max(n, 1) + offset) % 180
@@ -49,9 +52,12 @@ def stem(name, sid):
 
 
 def write_rgb(path, rgb):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if not cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
+    """An RGB image to ``path`` (format from its extension), written atomically."""
+    ok, data = cv2.imencode(os.path.splitext(path)[1] or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise N2D2PyError(f"cannot encode an image as {os.path.splitext(path)[1]!r} "
+                          "(ImageLogFormat)", path)
+    atomic_write_bytes(path, data.tobytes())
 
 
 def legend(names, offset=0, no_display=-1):

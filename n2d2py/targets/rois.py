@@ -19,7 +19,7 @@ from n2d2py.registry import TARGETS
 from n2d2py.targets import boxes, display, spatial
 from n2d2py.targets.metrics import Scores, confusion_text, score_text
 from n2d2py.targets.score import TargetScore
-from n2d2py.weights import atomic_write_text
+from n2d2py.atomic import atomic_write_text
 
 
 class BoxScores(Scores):

@@ -15,7 +15,7 @@ from n2d2py.registry import TARGETS
 from n2d2py.targets import display, spatial
 from n2d2py.targets.mapping import parse_labels_mapping
 from n2d2py.targets.metrics import Scores, confusion_text, score_text
-from n2d2py.weights import atomic_write_text
+from n2d2py.atomic import atomic_write_text
 
 
 @TARGETS.register("TargetScore", "Target")
