@@ -3,7 +3,7 @@
 not reachable here).
 
     python tools/make_imdbwiki.py OUT [--frames 500] [--width 160] [--height 120] [--seed 0]
-        [--max-faces 3] [--sizes 0.25 0.6] [--source train|test] [--part wiki|imdb]
+        [--max-faces 1] [--sizes 0.25 0.6] [--source train|test] [--part wiki|imdb]
         [--crop] [--force]
 
 OUT becomes an IMDB-WIKI folder (``DataPath``): ``OUT/<part>/NN/<id>_<dob>_<year>.jpg``
@@ -18,6 +18,11 @@ tight box of its ink; even digits are men (gender 1), odd ones women (gender 0);
 is 20 + 5 x digit. A frame with several digits has one metadata line per digit (N2D2 makes
 one stimulus of each line, with that digit as its only ROI); a frame without digit has one
 line at (1, 1) as IMDB-WIKI marks "no face found" (N2D2 skips it as a corrupted frame).
+Since each line is its own stimulus, the other digits of its frame are background in that
+stimulus' label map: a frame with several digits teaches "digit" and "background" for the
+same pixels. Real IMDB-WIKI has one line per image, and most images hold one face; the
+default ``--max-faces 1`` is closest to it (measured on IMDBWIKI.ini at 160x120, 2400
+stimuli, unseen digits: box precision 89 %, recall 58 % with 1; 52 % and 14 % with 3).
 The same seed writes the same bytes; ``--source test`` draws digits from MNIST's test
 images, which a network learnt on a ``--source train`` set has never seen.
 """
@@ -116,7 +121,7 @@ def write_jpeg(path, img):
     path.write_bytes(data.tobytes())
 
 
-def generate(out, frames=500, width=160, height=120, seed=0, max_faces=3, source="train",
+def generate(out, frames=500, width=160, height=120, seed=0, max_faces=1, source="train",
              part="wiki", crop=False, mnist_dir=None, progress=True, sizes=(0.25, 0.6)):
     """Write the set into ``out`` (a new folder, made atomically); returns its summary."""
     if min(width, height) < 30:
@@ -172,7 +177,8 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=160)
     parser.add_argument("--height", type=int, default=120)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-faces", type=int, default=3)
+    parser.add_argument("--max-faces", type=int, default=1,
+                        help="digits per frame: 0 to this many (one metadata line each)")
     parser.add_argument("--sizes", type=float, nargs=2, default=(0.25, 0.6),
                         metavar=("MIN", "MAX"),
                         help="digit side as fractions of the frame's smaller side")

@@ -30,7 +30,7 @@ def make_tool():
 def generated(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "IMDB-WIKI"
     make_tool().generate(out, frames=24, width=64, height=48, seed=3, crop=True,
-                         mnist_dir=MNIST, progress=False)
+                         mnist_dir=MNIST, progress=False, max_faces=3)
     return out
 
 
@@ -181,7 +181,7 @@ def test_generator_layout_determinism_and_rois(generated, tmp_path):
         assert box.std() > 15 and box.size < ring.size  # ink inside the box
     again = tmp_path / "again"
     make_tool().generate(again, frames=24, width=64, height=48, seed=3, crop=True,
-                         mnist_dir=MNIST, progress=False)
+                         mnist_dir=MNIST, progress=False, max_faces=3)
     digest = [hashlib.sha256(p.read_bytes()).hexdigest()
               for root in (generated, again) for p in sorted(root.rglob("*.*"))]
     assert digest[: len(digest) // 2] == digest[len(digest) // 2 :]
