@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from n2d2py.data.databases import data_root, find_file, read_idx  # noqa: E402
+from n2d2py.data.databases import dataset_dir, find_file, read_idx  # noqa: E402
 from n2d2py.errors import N2D2PyError  # noqa: E402
 
 SOURCES = {"train": "train", "test": "t10k"}
@@ -47,7 +47,7 @@ SOURCES = {"train": "train", "test": "t10k"}
 
 def load_digits(source, mnist_dir=None):
     """(images uint8 (n, 28, 28), labels (n,)) of MNIST's ``source`` split."""
-    folder = Path(mnist_dir) if mnist_dir else data_root() / "mnist"
+    folder = Path(mnist_dir) if mnist_dir else dataset_dir("mnist")
     prefix = SOURCES[source]
     paths = [find_file(folder, f"{prefix}-{kind}-idx{nd}-ubyte")
              for kind, nd in (("images", 3), ("labels", 1))]
