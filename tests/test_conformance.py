@@ -118,6 +118,16 @@ def data(tmp_path_factory):
             for k in range(30)]
     np.save(root / "mean.npy", np.full((SIZE, SIZE), 20, np.float32))
     (root / "d.csv").write_text("\n".join(rows) + "\n")
+    faces = root / "IMDB-WIKI"  # IMDB-WIKI's cropped faces: 8x8 images, labels "<M|F>-<age>"
+    (faces / "imdb_metadata").mkdir(parents=True)
+    lines = []
+    for k in range(40):
+        path = faces / "wiki_crop" / f"{k % 4:02d}" / f"{k}_1950-01-01_1990.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), _images([k % 10], rng)[0])
+        lines.append(f"{path.relative_to(faces / 'wiki_crop')};face {k};1;2;7;8;1950;"
+                     f"{1970 + k % 10};{k % 2}")
+    (faces / "imdb_metadata" / "wiki.csv").write_text("\n".join(lines) + "\n")
     for c in range(3):
         (root / "dir" / f"class{c}").mkdir(parents=True)
         for k in range(6):
@@ -372,6 +382,10 @@ DATABASE_CASES = {  # [database] keys ({data}: the fixtures' folder), [sp] keys
     "CSV_Database": ("Type=CSV_Database\nDataPath={data}/d.csv", "SizeX=16\nSizeY=1"),
     "DIR_Database": ("Type=DIR_Database\nDataPath={data}/dir\nLearn=0.6\nValidation=0.2",
                      IDX_SP + "\nNbChannels=1"),
+    # the classification form (CropFrame=1); full frames (label maps) in tests/data/
+    "IMDBWIKI_Database": ("Type=IMDBWIKI_Database\nDataPath={data}/IMDB-WIKI\n"
+                          "LabelPath={data}/IMDB-WIKI/imdb_metadata\nCropFrame=1\nLearn=0.6\n"
+                          "Validation=0.2", IDX_SP),
 }
 TRANSFORMATION_CASES = {  # [sp.Transformation_1] keys (on the IDX data unless "cifar:" leads)
     "AffineTransformation": "FirstOperator=Minus\nFirstValue={data}/mean.npy",
