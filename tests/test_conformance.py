@@ -262,6 +262,11 @@ CELL_CASES = {  # sections up to [cell], the cell under test (its output feeds t
     "Softmax": f"[pre]\nInput=sp\n{CONV}\n[cell]\nInput=pre\nType=Softmax\nNbOutputs=3",
     "Transpose": f"[pre]\nInput=sp\n{CONV}\n[cell]\nInput=pre\nType=Transpose\nNbOutputs=6\n"
                  "Perm=0 2 1",
+    "Threshold": f"[pre]\nInput=sp\n{CONV}\n[cell]\nInput=pre\nType=Threshold\nNbOutputs=3\n"
+                 "Threshold=0.2",
+    "Transformation": f"[pre]\nInput=sp\n{CONV}\n[cell]\nInput=pre\nType=Transformation\n"
+                      "NbOutputs=3\nTransformation=ThresholdTransformation\nOperation=ToZero\n"
+                      "Threshold=0.2",
     # not back-propagated: one pass of -edge-learn on its input, then -test (its own target)
     "EdgeFc": "[cell]\nInput=sp\nType=EdgeFc\nNbOutputs=10\nNumWeights=12\nNeuronsPerClass=2\n"
               "LearningCompetition=0.1\nInputThreshold=0.5\n[cell.Target]",
@@ -441,7 +446,8 @@ def test_transformation_feeds_a_batch(transformation, data, tmp_path, capsys):
 
 # -- targets ---------------------------------------------------------------------------------------
 
-TARGET_KEYS = {"TargetScore": "TopN=2", "Target": "TargetValue=0.9\nDefaultValue=0.0"}
+TARGET_KEYS = {"TargetScore": "TopN=2", "Target": "TargetValue=0.9\nDefaultValue=0.0",
+               "TargetROIs": "MinSize=1"}
 
 
 def test_every_target_has_a_case():
@@ -454,8 +460,13 @@ def test_target_scores_learning_and_testing(target, data, tmp_path, capsys):
     run = tmp_path / "run"
     out, err = run_cli(capsys, ini, "-learn", 32, "-test", "-seed", 1, "-o", run)
     assert "unused" not in err, err
-    assert "Final recognition rate" in out
-    for name in ("Success_learning.dat", "ConfusionMatrix_test.dat"):
+    names = ("Success_learning.dat", "ConfusionMatrix_test.dat")
+    if target == "TargetROIs":  # boxes and their confusion, no recognition rate (§7.6)
+        assert re.search(r"\d+ boxes on \d+ stimuli", out), out
+        names = ("ConfusionMatrix_test.dat",)
+    else:
+        assert "Final recognition rate" in out
+    for name in names:
         assert (run / "softmax.Target" / name).is_file(), name
 
 
