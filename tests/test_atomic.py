@@ -278,7 +278,7 @@ def independent_check(folder):
 
 def test_sigkill_at_many_instants_never_leaves_a_mixed_folder(tmp_path):
     ini = tmp_path / "tiny.ini"
-    ini.write_text(TINY.format(data=ROOT / "datasets" / "mnist"))
+    ini.write_text(TINY.format(data=ROOT / "n2d2py" / "datasets" / "mnist"))
     kills = 20
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-c", DRIVER, str(ini), str(tmp_path), str(kills),
@@ -296,8 +296,9 @@ def test_sigkill_at_many_instants_never_leaves_a_mixed_folder(tmp_path):
             if target.is_dir():
                 independent_check(target)  # the folder itself is always one generation
                 saved.add(name)
-            for path in left:  # a complete generation waiting under a leftover name is whole
-                if Path(path).name.endswith((".ready", ".old")):
+            for path in left:  # a generation waiting to be swapped in is whole (``.old`` is
+                # the previous one being deleted: a kill inside that rmtree leaves part of it)
+                if Path(path).name.endswith(".ready"):
                     independent_check(Path(path))
             atomic.recover(target)
             assert not atomic.leftovers(target)

@@ -12,7 +12,7 @@ from n2d2py import cli, limits
 from n2d2py.data import databases
 from n2d2py.errors import N2D2PyError
 
-DATA = Path(__file__).parents[1] / "datasets" / "mnist"
+DATA = Path(__file__).parents[1] / "n2d2py" / "datasets" / "mnist"
 
 
 def test_a_gzip_bomb_stops_at_the_announced_size(tmp_path):

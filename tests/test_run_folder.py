@@ -53,7 +53,7 @@ def no_figures(monkeypatch):
 def ini(tmp_path):
     def make(lr=0.01):
         path = tmp_path / f"tiny_{lr}.ini"
-        path.write_text(TINY.format(data=ROOT / "datasets" / "mnist", lr=lr))
+        path.write_text(TINY.format(data=ROOT / "n2d2py" / "datasets" / "mnist", lr=lr))
         return str(path)
     return make
 

@@ -33,7 +33,7 @@ NbOutputs=10
 WithLoss=1
 [softmax.Target]
 """
-DATA = Path(__file__).parents[2] / "datasets" / "mnist"
+DATA = Path(__file__).parents[2] / "n2d2py" / "datasets" / "mnist"
 
 
 def doubling(first):
