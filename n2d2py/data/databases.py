@@ -305,8 +305,11 @@ class Database:
         return list(self._rois[stimulus_id]) if self._rois is not None else []
 
     def stimulus_name(self, stimulus_id):
-        files = getattr(self, "files", None)
-        return str(files[stimulus_id]) if files else f"#{stimulus_id}"
+        """The stimulus' file (databases of one file per stimulus), else ``#<id>``."""
+        files = getattr(self, "files", None)  # MNIST's ``files`` is its table of IDX files
+        if isinstance(files, list) and 0 <= stimulus_id < len(files):
+            return str(files[stimulus_id])
+        return f"#{stimulus_id}"
 
     def default_label_id(self):
         """Id of ``DefaultLabel`` (-1 when empty or not a label of the database)."""

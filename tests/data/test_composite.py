@@ -163,3 +163,12 @@ def test_empty_read_and_plain_provider_unchanged():
     _, plain, _ = provider("SizeX=6\nSizeY=4", db).read("Learn", [0, 1],
                                                        np.random.default_rng(0))
     assert isinstance(plain, np.ndarray) and plain.tolist() == [1, 0]
+
+
+def test_stimulus_names_from_files_or_ids(tmp_path):
+    db = same_size()
+    assert db.stimulus_name(2) == "#2"
+    db.files = ["a.jpg", "b.jpg", "c.jpg"]
+    assert db.stimulus_name(1) == "b.jpg" and db.stimulus_name(7) == "#7"
+    db.files = {"train-images-idx3-ubyte": None}  # MNIST's table of its IDX files
+    assert db.stimulus_name(0) == "#0"

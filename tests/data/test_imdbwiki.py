@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from n2d2py import backend, cli
+from n2d2py.data.databases import PACKAGE_DATA
 from n2d2py.data.imdbwiki import IMDBWIKI_Database, label_text, read_faces
 from n2d2py.data.provider import StimuliProvider
 from n2d2py.data.rois import ROI, LabelMaps
@@ -16,7 +17,7 @@ from n2d2py.errors import N2D2PyError
 from n2d2py.ini import Section, parse_text
 
 TOOL = Path(__file__).parents[2] / "tools" / "make_imdbwiki.py"
-MNIST = Path(__file__).parents[2] / "datasets" / "mnist"
+MNIST = PACKAGE_DATA / "mnist"  # the MNIST shipped inside n2d2py
 
 
 def make_tool():
