@@ -23,7 +23,6 @@ NOT_YET = {
     "-log-db-stats": "dataset statistics",
     "-pre-samples": "pre-processed samples",
     "-save-test-set": "exporting the test set",
-    "-export": "exports",
     "-calib": "calibration",
     "-learn-stdp": "STDP learning",
     "-test-id": "testing one stimulus by id",
@@ -54,6 +53,7 @@ NOT_YET.update(N2D2_OPTIONS)  # the other N2D2 options n2d2py lacks (n2d2py/unsu
 @click.option("-stop-valid", "stop_valid", type=click.IntRange(0), default=0, help="Stop after N validations without improvement.")
 @click.option("-ws", "ws", type=click.IntRange(1), default=10000, help="Window (stimuli) of the learning success average.")
 @click.option("-fuse", "fuse", is_flag=True, help="Fold each BatchNorm into the Conv before it, for testing.")
+@click.option("-export", "export", default=None, help="Export the learned network (ONNX only: export_ONNX_float32/model.onnx), after any -learn.")
 @click.option("-dev", "dev", type=click.IntRange(0), default=0, help="CUDA device for *_CUDA models.")
 @click.option("-v", "version", is_flag=True, help="Print the version and exit.")
 @click.option("-o", "--out", "out", default=".", help="Run folder [current directory, as in N2D2].")

@@ -34,6 +34,7 @@ class Options:
     ws: int = 10000
     dev: int = 0
     fuse: bool = False
+    export: str | None = None
     out: str = "."
     dry_run: bool = False
     strict: bool = False
@@ -95,12 +96,42 @@ def _learn(r):
     return False
 
 
+def _use_learned_weights(r):
+    """The run folder's best learned weights, unless -w gave weights and nothing was learned;
+    a network that starts from a file's values (Type=ONNX) keeps them when none were learned."""
+    from n2d2py import weights
+
+    net, opts = r.net, r.opts
+    if opts.weights and not opts.learning:
+        return
+    folder = weights.best_weights_dir(r.out, net.provider.size("Validation") > 0)
+    if net.pretrained and not opts.learning and not os.path.isdir(folder):
+        return
+    _import_weights(net, best_weights(net, r.out), False)
+
+
+EXPORTS = ("ONNX",)  # -export TYPE (N2D2's C/CPP/... exports are not implemented)
+
+
+def _check_export(opts):
+    if opts.export not in EXPORTS:
+        raise N2D2PyError(f"-export {opts.export}: not implemented in n2d2py (N2D2's C, CPP, "
+                          f"... exports are not; available: {', '.join(EXPORTS)})")
+
+
+def _export(r):
+    from n2d2py.onnx import export
+
+    _use_learned_weights(r)
+    print(f"Exported the network to {export.write(r.net, r.out)}")
+    return False
+
+
 def _test(r):
     from n2d2py import evaluation
 
     net, opts = r.net, r.opts
-    if not opts.weights or opts.learning:
-        _import_weights(net, best_weights(net, r.out), False)
+    _use_learned_weights(r)
     if net.provider.size("Test") == 0:
         raise N2D2PyError("the Test set is empty: nothing to test")
     if opts.fuse:
@@ -121,6 +152,7 @@ MODES = (
     Mode("edge", lambda o: True, _edge),
     Mode("find-lr", lambda o: o.find_lr > 0, _find_lr, _check_find_lr),
     Mode("learn", lambda o: o.learning, _learn),
+    Mode("export", lambda o: o.export is not None, _export, _check_export),
     Mode("test", lambda o: o.learning or o.test, _test),
 )
 
@@ -139,14 +171,14 @@ def run(opts):
     print_summary(net, model)
     if opts.dry_run:
         return net
+    from n2d2py import limits, run_folder
+
+    limits.check_memory(net)
     if opts.learning or opts.test:  # the test mode will run: a spike test that cannot is
         # refused now, before any learning (N2D2 tests after learning, hence -learn too)
         from n2d2py import unsupported
 
         unsupported.refuse_untranscodable(net)
-    from n2d2py import limits, run_folder
-
-    limits.check_memory(net)
     run_folder.check_output(opts.out, limits.saved_bytes(net) if opts.learning else 0)
     run_folder.acquire(opts.out)  # before anything is written; released however the run ends
     try:

@@ -54,7 +54,8 @@ def weight_files(cell):
     out = []
     for param in stored_params(cell):
         suffix = ROLE_FILES.get(param.role, param.role.lower() + "s")
-        name = f"{cell.name}_{suffix}.syntxt"
+        # ONNX node names may hold "/" (PyTorch, tf2onnx): one file in the folder, not a path
+        name = f"{cell.name.replace('/', '_').replace(os.sep, '_')}_{suffix}.syntxt"
         if any(name == n for n, _ in out):
             raise RuntimeError(f"{cell.name}: two parameters with role {param.role}")
         out.append((name, param))

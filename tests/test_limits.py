@@ -91,7 +91,8 @@ def test_read_regular_refuses_fifos(tmp_path):
         os.close(fd)
 
 
-SMALL = f"""[database]
+SMALL = f"""DefaultModel=Frame
+[database]
 Type=MNIST_IDX_Database
 DataPath={DATA}
 [sp]
@@ -113,10 +114,10 @@ WithLoss=1
 
 
 @pytest.mark.parametrize("size, batch, transformation, args, message", [
-    (60000, 1, "", ["--dry-run"], r":5: \[sp\] SizeX: a stimulus of 3,600,000,000 values"),
-    (28, 10**8, "", ["--dry-run"], r":7: \[sp\] BatchSize: a batch of 100,000,000 stimuli"),
+    (60000, 1, "", ["--dry-run"], r":6: \[sp\] SizeX: a stimulus of 3,600,000,000 values"),
+    (28, 10**8, "", ["--dry-run"], r":8: \[sp\] BatchSize: a batch of 100,000,000 stimuli"),
     (28, 8, "[sp.Transformation-1]\nType=RescaleTransformation\nWidth=60000\nHeight=60000",
-     ["--dry-run"], r":10: \[sp.Transformation-1\] Width: 60000x60000 pixels is over the limit"),
+     ["--dry-run"], r":11: \[sp.Transformation-1\] Width: 60000x60000 pixels is over the limit"),
     (28, 8, "", ["-learn", str(10**15), "-o", "run"], r"-learn 1,000,000,000,000,000 needs"),
 ])
 def test_sizes_that_cannot_fit_in_memory_are_one_line(tmp_path, capsys, monkeypatch, size, batch,
