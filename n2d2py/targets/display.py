@@ -48,7 +48,9 @@ def overlay(image, rgb):
 
 def stem(name, sid):
     """The file stem N2D2 uses: the stimulus file name without extension, else the id."""
-    return os.path.splitext(os.path.basename(name))[0] if name else f"{int(sid):010d}"
+    if not name or name.startswith("#"):  # a database without file names says "#<id>"
+        return f"{int(sid):010d}"
+    return os.path.splitext(os.path.basename(name))[0]
 
 
 def write_rgb(path, rgb):

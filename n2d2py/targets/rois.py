@@ -253,7 +253,7 @@ class TargetROIs(TargetScore):
                           score_text(s.matrix, names))
         lines = []
         for sid, name, detections in s.detections:
-            stimulus = name or f"{sid:010d}"
+            stimulus = f"{int(sid):010d}" if not name or name.startswith("#") else name
             for d in detections:
                 b = d.box
                 lines.append(f'"{stimulus}" {b.x0} {b.y0} {b.width} {b.height} '
