@@ -33,6 +33,8 @@ def evaluate(net, db_set, score_set, opts, out_dir, desc, limit=None, index=None
             outputs = net.forward(x, train=False)
             for _, cell_name, target in net.targets:
                 target.process(score_set, outputs[cell_name], labels, ids)
+                if score_set == "test" and hasattr(target, "log_images"):  # per-pixel targets
+                    target.log_images(out_dir, score_set, outputs[net.input_name], ids)
             bar.update(len(labels))
             bar.set_postfix(success=f"{net.targets[0][2].scores(score_set).success_rate():.2%}",
                             refresh=False)
@@ -51,9 +53,12 @@ def test(net, opts, out_dir):
     rate = None
     for section, _, target in net.targets:
         scores = target.scores("test")
-        rate = scores.success_rate()
         if len(net.targets) > 1:
             print(f"[{section}]")
+        if hasattr(target, "summary_lines"):  # TargetROIs: boxes, no recognition rate
+            print("\n".join(target.summary_lines("test")))
+            continue
+        rate = scores.success_rate()
         print(f"Final recognition rate: {100 * rate:.2f}%    (error rate: {100 * (1 - rate):.2f}%)")
         print_metrics(scores)
         if parallel.writes(net.device):
@@ -133,7 +138,7 @@ def _plot_jobs(net, out_dir, best_step, best, metric, curves, sets):
         if curves and validation:
             jobs.append((plots.plot_success, (os.path.join(folder, "Success_validation.png"), learning,
                                               validation, best_point, metric)))
-        names = list(target.output_names())
+        names = list(target.matrix_names())  # a masked target's matrix adds "∅"
         for set_name in sets:
             scores = target.sets.get(set_name)
             if scores is not None and scores.matrix.sum() > 0:

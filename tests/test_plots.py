@@ -260,16 +260,23 @@ def test_failed_replace_leaves_the_old_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == [path.name]
 
 
-def test_log_step_plots_are_quick(tmp_path):
-    """Each plot of a 10-class run is meant to take < 0.3 s; the bound here leaves CI slack."""
-    learning, validation, best = curves(600, 10)
+def test_confusion_text_is_bounded_where_the_drawing_time_goes():
+    """Cell texts are what a confusion figure spends its time on (~0.5 ms each): a 10-class
+    matrix writes one per non-empty cell and panel, and a large or dense one writes none.
+    (Timing itself belongs in benchmarks, not in a test on a shared machine.)"""
     m = mnist_like_confusion()
-    plots.plot_confusion(tmp_path / "warm.png", m, DIGITS, "t")  # first call loads fonts
-    for call in (lambda: plots.plot_confusion(tmp_path / "c.png", m, DIGITS, "t"),
-                 lambda: plots.plot_success(tmp_path / "s.png", learning, validation, best)):
-        start = time.perf_counter()
-        call()
-        assert time.perf_counter() - start < 1.5
+
+    def cell_texts(matrix, names):
+        fig = plots.draw_confusion(matrix, names, "t")
+        return [len(ax.texts) for ax in fig.axes if ax.images]
+
+    assert cell_texts(m, DIGITS) == [np.count_nonzero(m)] * 2
+    big = np.ones((plots.CELL_TEXT_MAX + 1,) * 2, dtype=np.int64)
+    assert cell_texts(big, None) == [0, 0]
+    rng = np.random.default_rng(0)
+    dense = rng.integers(1, 9, (25, 25))
+    assert np.count_nonzero(dense) > plots.CELL_TEXT_CELLS
+    assert cell_texts(dense, None) == [0, 0]
 
 
 def test_find_lr_range_keeps_plateau_and_lows_in_view():

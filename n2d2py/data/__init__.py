@@ -12,6 +12,7 @@ from n2d2py.data import (  # noqa: F401
     gtsrb,
     ilsvrc2012,
     refused,
+    imdbwiki,
     provider,
     transformations,
 )
