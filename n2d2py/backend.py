@@ -73,14 +73,14 @@ def scatter_add(target, index, values):
 
 
 def cpu_kernels(a):
-    """The compiled CPU kernels (``n2d2py.kernels_cpu``, numba) for a numpy array, None for a
-    CuPy one. The one place that picks them: callers run the kernel when given one, else the
-    xp path that computes the same values on either array module."""
+    """The compiled CPU kernels (the ``n2d2py.kernels`` package, numba) for a numpy array, None
+    for a CuPy one. The one place that picks them: callers run the kernel when given one, else
+    the xp path that computes the same values on either array module."""
     if type(a).__module__.startswith("cupy"):
         return None
-    from n2d2py import kernels_cpu  # imported on first use: numba loads in ~0.5 s
+    from n2d2py import kernels  # imported on first use: numba loads in ~0.5 s
 
-    return kernels_cpu
+    return kernels
 
 
 # -- CPU worker threads -------------------------------------------------------------------

@@ -6,8 +6,9 @@ weight gradients (summed in chunk order) and the input gradient through im2col's
 
 Weights are stored dense (O, C_total, kh, kw) whatever the channel map; unmapped weights are
 kept at 0 by ``Param.mask`` (applied to the filled values, the forward weights and the
-gradient). Grouped/depthwise maps take this same dense masked path for now: correct, but
-G times the work of a true grouped GEMM.
+gradient). Grouped and depthwise maps (``mapping.even_groups``) are computed group by group
+(``_grouped``), never as the dense masked GEMM. A 1×1 convolution at stride 1 without padding
+reads its input as the columns (no im2col copy) and writes its input gradient in place.
 """
 
 import numpy as np
@@ -15,9 +16,10 @@ import numpy as np
 from n2d2py import backend
 from n2d2py.activations import make_activation
 from n2d2py.backend import array_module
+from n2d2py.cells import _grouped
 from n2d2py.cells import _windows as win
 from n2d2py.cells.base import Cell, Param, same_spatial_size
-from n2d2py.cells.mapping import build_mapping, nb_groups, read_groups
+from n2d2py.cells.mapping import build_mapping, even_groups, nb_groups, read_groups
 from n2d2py.errors import N2D2PyError
 from n2d2py.fillers import NormalFiller, make_filler
 from n2d2py.registry import CELLS
@@ -145,6 +147,7 @@ class ConvCell(Cell):
         fan_in = kh * kw * total // max(groups, 1)
         fan_out = kh * kw * nb_outputs
         full = bool(self.mask.all())
+        self._groups = even_groups(self.mask)  # > 1: computed group by group
         self.weights = Param(
             "weights", (nb_outputs, total, kh, kw), weights_filler or NormalFiller(0.0, 0.05),
             "Weights", fan_in, fan_out, None if full else self.mask[:, :, None, None],
@@ -179,15 +182,29 @@ class ConvCell(Cell):
         w = masked(self.weights)
         return w.reshape(w.shape[0], -1)
 
+    def _pointwise(self):
+        """A 1×1 convolution at stride 1 without padding: its columns are its input."""
+        return self.kernel == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
+
     def _forward(self, xs, train):
         x = win.concat_channels(xs)
         n, (o, ho, wo) = x.shape[0], self.out_shape
+        if self._groups > 1:
+            y = _grouped.forward(self, x)
+            if self.bias is not None:
+                y += self.bias.data[:, None]
+            return y.reshape((n,) + self.out_shape)
         w = self._weight_matrix()
         y = self.xp.empty((n, o, ho * wo), dtype=self.xp.result_type(x.dtype, w.dtype))
         per_image = _per_image(o, w.shape[1], ho * wo)
 
+        pointwise = self._pointwise()
+
         def part(a, b):
-            cols = win.im2col(x[a:b], self.kernel, self.stride, self.padding, self.dilation)
+            if pointwise:
+                cols = self.xp.ascontiguousarray(x[a:b]).reshape(b - a, x.shape[1], -1)
+            else:
+                cols = win.im2col(x[a:b], self.kernel, self.stride, self.padding, self.dilation)
             if per_image:  # one GEMM per image, (O, K) @ (K, L): NCHW as it comes
                 self.xp.matmul(w, cols, out=y[a:b])
                 return cols
@@ -206,10 +223,15 @@ class ConvCell(Cell):
         xp, (n, o) = self.xp, dz.shape[:2]
         dz = dz.reshape(n, o, -1)
         pixels = dz.shape[2]
+        want_dx = self.needs_input_grad and self.back_propagate
+        if self._groups > 1:
+            dw, dx = _grouped.backward(self, dz, want_dx)
+            return self._accumulate(dw, dz, dx)
         w = self._weight_matrix()
         per_image = _per_image(o, w.shape[1], pixels)
+        pointwise = self._pointwise() and per_image
         dx = None
-        if self.needs_input_grad and self.back_propagate:
+        if want_dx:
             dx = xp.empty(self._x_shape, dtype=xp.result_type(dz.dtype, w.dtype))
 
         def part(a, b, cols):
@@ -219,7 +241,9 @@ class ConvCell(Cell):
             else:
                 dzc = _rows(dzc)
                 dw = dzc.T @ cols
-            if dx is not None:
+            if dx is not None and pointwise:  # the columns were the input itself
+                xp.matmul(w.T, dzc, out=dx[a:b].reshape(b - a, -1, pixels))
+            elif dx is not None:
                 if per_image:
                     dcols = xp.matmul(w.T, dzc)  # (n, K, L)
                 else:
@@ -231,6 +255,10 @@ class ConvCell(Cell):
         dw = sum(backend.run_split(self._chunks, part, self._cols)).reshape(self.weights.shape)
         if self.weights.mask is not None:
             dw *= self.weights.mask
+        return self._accumulate(dw, dz, dx)
+
+    def _accumulate(self, dw, dz, dx):
+        """Add the weight and bias gradients; the input gradients, one per input."""
         self.weights.grad += dw
         if self.bias is not None:
             self.bias.grad += dz.sum(axis=(0, 2))
