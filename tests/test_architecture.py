@@ -50,7 +50,18 @@ def test_compiled_cpu_kernels_are_chosen_in_one_place():
     asks it for the kernels of its array and keeps the xp path for CuPy arrays. (The kernels
     are the one numerical code that is not xp; tests/cells/test_kernels_cpu.py holds them to
     the xp path.)"""
-    marks = ("import kernels", "kernels import", "n2d2py.kernels")
+    def imports_kernels(path):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [f"{node.module}.{a.name}" for a in node.names] + [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if any(n == "n2d2py.kernels" or n.startswith("n2d2py.kernels.") for n in names):
+                return True
+        return False
+
     users = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
-             if p.parent.name != "kernels" and any(m in p.read_text() for m in marks)}
+             if p.parent.name != "kernels" and imports_kernels(p)}
     assert users == {"backend.py"}, users

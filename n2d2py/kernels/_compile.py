@@ -19,3 +19,13 @@ def _specialised(builder):
         return numba.njit(cache=True, nogil=True)(fn)
 
     return get
+
+
+_helpers = {}
+
+
+def helper(fn):
+    """A plain function ``fn`` compiled once (cached on disk), for kernels to call."""
+    if fn not in _helpers:
+        _helpers[fn] = numba.njit(cache=True, nogil=True)(fn)
+    return _helpers[fn]

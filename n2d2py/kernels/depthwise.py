@@ -12,7 +12,7 @@ array of the arrays' dtype (vectorised too), summed in float64 once per channel.
 
 import numpy as np
 
-from n2d2py.kernels._compile import _specialised
+from n2d2py.kernels._compile import _specialised, helper
 
 
 def _pad_into(plane, ph, pw, buf):
@@ -45,7 +45,7 @@ def _crop_from(buf, ph, pw, plane):
 def depthwise(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
     """kernel(x, w, y): y[n, c, oy, ox] = Σ_ij w[c, i, j]·x[n, c, oy·sh + i·dh − ph,
     ox·sw + j·dw − pw] (0 outside x); x (N, C, H, W), w (C, kh, kw), y (N, C, Ho, Wo)."""
-    pad = _helper(_pad_into)
+    pad = helper(_pad_into)
 
     def kernel(x, w, y):
         n_, c_, h, wd = x.shape
@@ -71,7 +71,7 @@ def depthwise(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
 @_specialised
 def depthwise_backward_input(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
     """kernel(dy, w, dx): the adjoint of ``depthwise`` in x; dx (N, C, H, W) set here."""
-    crop = _helper(_crop_from)
+    crop = helper(_crop_from)
 
     def kernel(dy, w, dx):
         n_, c_, h, wd = dx.shape
@@ -98,7 +98,7 @@ def depthwise_backward_input(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
 def depthwise_backward_weights(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
     """kernel(dy, x, gw): gw[c, i, j] (float64, set here) = Σ over images and output pixels
     of dy·(the input pixel that offset (i, j) read)."""
-    pad = _helper(_pad_into)
+    pad = helper(_pad_into)
 
     def kernel(dy, x, gw):
         n_, c_, h, wd = x.shape
@@ -125,15 +125,3 @@ def depthwise_backward_weights(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
         return gw
 
     return kernel
-
-
-_helpers = {}
-
-
-def _helper(fn):
-    """``fn`` compiled once (cached on disk), for the kernels to call."""
-    if fn not in _helpers:
-        import numba
-
-        _helpers[fn] = numba.njit(cache=True, nogil=True)(fn)
-    return _helpers[fn]
