@@ -405,6 +405,7 @@ def main():
         if args.memory:
             return memory(args, data_root)
         rows = []
+        print(f"load average at the start: {os.getloadavg()[0]:.2f} (2 cores)", flush=True)
         for threads in args.threads.split(","):
             cmd = [sys.executable, __file__, "--child", "--nets", args.nets, "--batches",
                    args.batches, "--runs", str(args.runs), "--steps", str(args.steps),

@@ -23,7 +23,7 @@ class Device:
         return self.xp.asarray(a, dtype=dtype)
 
     def to_host(self, a):
-        return a.get() if hasattr(a, "get") else np.asarray(a)
+        return to_host(a)
 
     def synchronize(self):
         if self.xp is not np:
@@ -31,6 +31,14 @@ class Device:
 
     def reseed(self, seed):
         self.rng = np.random.default_rng(seed)
+
+
+def to_host(a, copy=False):
+    """A numpy array of ``a`` (a numpy or CuPy array, or a sequence); ``copy=True`` never
+    shares memory with ``a`` (a CuPy array's ``get()`` is always a copy)."""
+    if hasattr(a, "get"):
+        return a.get()
+    return np.array(a, copy=True) if copy else np.asarray(a)
 
 
 def cpu(seed=0):

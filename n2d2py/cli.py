@@ -4,13 +4,12 @@ No numerics here. User errors print as one line and exit with status 2; tracebac
 ``--debug``.
 """
 
-import difflib
 import sys
 
 import click
 
 from n2d2py import __version__
-from n2d2py.errors import N2D2PyError
+from n2d2py.errors import N2D2PyError, did_you_mean
 
 # N2D2 options that n2d2py does not implement yet: accepted by name, refused clearly.
 NOT_YET = {
@@ -96,8 +95,7 @@ def check_arguments(argv):
             continue
         if arg in NOT_YET:
             raise N2D2PyError(f"option {arg} ({NOT_YET[arg]}) is not implemented in n2d2py yet")
-        close = difflib.get_close_matches(arg, sorted(known | set(NOT_YET)), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        hint = did_you_mean(arg, sorted(known | set(NOT_YET)), "{}")
         raise N2D2PyError(f"unknown option {arg}{hint} (see n2d2py --help)")
 
 

@@ -1,6 +1,14 @@
 """The one user-error type, and warnings that carry the same location."""
 
+import difflib
 import sys
+
+
+def did_you_mean(word, choices, template="'{}'", cutoff=0.6):
+    """``"; did you mean 'x'?"`` for the choice closest to ``word``, or "" when none is close;
+    ``template`` formats the suggestion (e.g. ``"{}"`` for options, ``"[sec]{}"`` for keys)."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f"; did you mean {template.format(close[0])}?" if close else ""
 
 
 class N2D2PyError(Exception):

@@ -3,10 +3,9 @@
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 from tqdm import tqdm
 
-from n2d2py.backend import array_module
+from n2d2py.backend import array_module, to_host
 from n2d2py.errors import N2D2PyError
 
 SUMMARY_METRICS = ("Sensitivity", "Specificity", "Precision", "Accuracy", "F1Score", "Informedness")
@@ -112,7 +111,7 @@ def _plot_jobs(net, out_dir, best_step, best, metric, curves, sets):
 
     jobs = []
     if curves:
-        by_layer = {name: _host(_connected(cell.params()[0]))
+        by_layer = {name: to_host(_connected(cell.params()[0]), copy=True)
                     for name, cell in net.cells.items() if cell.params()}
         jobs.append((plots.plot_weights_histograms, (os.path.join(out_dir, "weights_histograms.png"), by_layer)))
     for _, _, target in net.targets:
@@ -132,10 +131,6 @@ def _plot_jobs(net, out_dir, best_step, best, metric, curves, sets):
                 jobs.append((plots.plot_confusion, (os.path.join(folder, f"ConfusionMatrix_{set_name}.png"),
                                                     scores.matrix.copy(), names, f"{target.name}: {set_name}")))
     return jobs
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.array(a, copy=True)
 
 
 def _connected(param):

@@ -3,8 +3,6 @@
 ``build`` is the only code that reads ``Type=``; classes come from the registries.
 """
 
-import difflib
-
 from n2d2py import activations as _activations  # noqa: F401  (fills ACTIVATIONS)
 from n2d2py import cells as _cells  # noqa: F401  (fills CELLS)
 from n2d2py import data as _data  # noqa: F401  (fills DATABASES, TRANSFORMATIONS)
@@ -13,7 +11,7 @@ from n2d2py import fillers as _fillers  # noqa: F401  (fills FILLERS)
 from n2d2py import solvers, targets as _targets  # noqa: F401  (fills SOLVERS, TARGETS)
 from n2d2py.cells.base import Port
 from n2d2py.data.provider import StimuliProvider
-from n2d2py.errors import N2D2PyError
+from n2d2py.errors import N2D2PyError, did_you_mean
 from n2d2py.ini.section import Section, config_probe_name
 from n2d2py.registry import CELLS, DATABASES, TARGETS
 
@@ -39,14 +37,15 @@ def default_model(doc):
 class Network:
     """The built graph: provider → cells (topological order) → targets."""
 
-    def __init__(self, doc, device, provider, database, cells, targets):
+    def __init__(self, doc, device, provider, database, cells, targets, spike=None, seed=0):
         self.doc = doc
         self.device = device
         self.provider = provider
         self.database = database
         self.cells = cells  # name -> Cell, in topological order
         self.targets = targets  # list of (target section name, cell name, target)
-        self.spike = None  # Transcode models: spike.transcode.Settings (the spike test's keys)
+        self.spike = spike  # Transcode models: spike.transcode.Settings (the spike test's keys)
+        self.seed = seed  # -seed (or the run's resolved seed): the spike test's random draws
 
     @property
     def input_name(self):
@@ -113,7 +112,7 @@ class Network:
         return rows
 
 
-def build(doc, device, load_data=True):
+def build(doc, device, load_data=True, seed=0):
     """Build the Network described by ``doc`` on ``device``.
 
     With ``load_data=False`` (dry run) a database that cannot be loaded is a warning and
@@ -137,9 +136,7 @@ def build(doc, device, load_data=True):
 
         spike = transcode.read_settings(doc, cells, provider)
     report_unused(doc, {name: cell.section.config.names for name, cell in cells.items()})
-    net = Network(doc, device, provider, database, cells, targets)
-    net.spike = spike
-    return net
+    return Network(doc, device, provider, database, cells, targets, spike=spike, seed=seed)
 
 
 def _database(doc):
@@ -181,8 +178,7 @@ def _topological_order(doc, input_name):
     for name, names in inputs.items():
         for item in names:
             if item not in INPUT_NAMES and item not in inputs:
-                close = difflib.get_close_matches(item, layers + [input_name], n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(item, layers + [input_name])
                 why = " (a section without Input= is not a layer)" if item in doc else ""
                 raise Section(doc, [name]).error("Input", f"unknown input '{item}'{why}{hint}")
     depth = {}
@@ -208,8 +204,7 @@ def _config_chain(doc, sec, model):
     names = sec.get_list(key, default=[])
     for item in names:
         if item not in doc:
-            close = difflib.get_close_matches(item, doc.section_names(), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(item, doc.section_names())
             raise sec.error(key, f"config section [{item}] does not exist{hint}")
     return names
 
@@ -307,6 +302,5 @@ def _unused_message(key, probed, config_probed):
             f"{key} is a configuration key: it is read only from the layer's ConfigSection, "
             "so it has no effect here"
         )
-    close = difflib.get_close_matches(key, sorted(probed | config_probed), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    hint = did_you_mean(key, sorted(probed | config_probed))
     return f"unknown or unused key {key}{hint}"

@@ -14,6 +14,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
+from n2d2py.backend import to_host
 from n2d2py.weights import atomic_write_bytes
 
 DPI = 100
@@ -45,11 +46,6 @@ def _save(fig, path):
         atomic_write_bytes(path, buf.getvalue())
     finally:
         fig.clear()
-
-
-def _host(a):
-    """A numpy array from a numpy/CuPy array or a sequence."""
-    return np.asarray(a.get() if hasattr(a, "get") else a)
 
 
 def _points(rows):
@@ -141,8 +137,14 @@ def _confusion_panel(fig, rect, cbar_rect, values, norm, title, label):
 
 
 def plot_confusion(path, matrix, names, title):
-    """Confusion matrix as counts (log colour) and row-normalised %, side by side."""
-    m = np.nan_to_num(_host(matrix).astype(np.float64), nan=0.0)
+    """``draw_confusion`` written as a PNG at ``path``."""
+    _save(draw_confusion(matrix, names, title), path)
+
+
+def draw_confusion(matrix, names, title):
+    """Confusion matrix as counts (log colour above 10) and row-normalised % side by side,
+    with class names (the run's PNGs and the viewer draw this one figure)."""
+    m = np.nan_to_num(to_host(matrix).astype(np.float64), nan=0.0)
     m = m if m.size else np.zeros((1, 1))
     n = m.shape[0]
     names = [str(names[i]) if names is not None and i < len(names) and str(names[i]) != ""
@@ -164,16 +166,18 @@ def plot_confusion(path, matrix, names, title):
     count_top = max(float(m.max()) if m.size else 1.0, 1.0)
     log = count_top > 10
     panels = (
-        (np.where(m > 0, m, np.nan), LogNorm(1, count_top) if log else Normalize(0, count_top),
-         "stimuli (count)", "count (log scale)" if log else "count", m, _count),
-        (np.where(m > 0, pct, np.nan), Normalize(0, 100), "% of each target row",
-         "% of target row", pct, _pct),
+        ("counts", np.where(m > 0, m, np.nan),
+         LogNorm(1, count_top) if log else Normalize(0, count_top), "stimuli (count)",
+         "count (log scale)" if log else "count", m, _count),
+        ("percent", np.where(m > 0, pct, np.nan), Normalize(0, 100),
+         "% of each target row (recall on the diagonal)", "% of target row", pct, _pct),
     )
-    for k, (values, norm, panel_title, label, raw, fmt) in enumerate(panels):
+    for k, (gid, values, norm, panel_title, label, raw, fmt) in enumerate(panels):
         x0 = k * panel_w + left
         ax = _confusion_panel(fig, (x0 / w, bottom / h, side / w, side / h),
                               ((x0 + side + 0.15) / w, bottom / h, 0.18 / w, side / h),
                               values, norm, panel_title, label)
+        ax.images[0].set_gid(gid)
         _class_ticks(ax, labels, ticks, tick_size, rotate)
         if n <= CELL_TEXT_MAX and np.count_nonzero(m) <= CELL_TEXT_CELLS:
             texts = np.array([[fmt(v) for v in r] for r in raw], dtype=object)
@@ -182,10 +186,10 @@ def plot_confusion(path, matrix, names, title):
             if cell_size >= 4.5:
                 _cell_text(ax, values, texts, norm, cell_size)
     total, correct = float(m.sum()), float(np.trace(m))
-    rate = f" — recognition rate {100 * correct / total:.2f} % ({int(correct)}/{int(total)})" \
-        if total else " — no stimuli"
+    rate = (f" — recognition rate {100 * correct / total:.2f} % ({int(correct):,}/{int(total):,})"
+            if total else " — no stimuli")
     fig.suptitle(f"{title}{rate}", fontsize=12, y=1 - 0.12 / h, va="top")
-    _save(fig, path)
+    return fig
 
 
 def _count(v):
@@ -216,7 +220,7 @@ def _thin(x, y, limit=4000):
 def plot_lr_schedule(path, rates, batch_size):
     """Learning rate of each update vs stimuli learned (log y over more than two decades)."""
     batch_size = max(1, int(batch_size))
-    y = _host(rates).astype(np.float64).reshape(-1)
+    y = to_host(rates).astype(np.float64).reshape(-1)
     x = (np.arange(y.size) + 1.0) * batch_size
     keep = np.isfinite(y)
     x, y = _thin(x[keep], y[keep])
@@ -244,7 +248,7 @@ def plot_weights_histograms(path, arrays_by_name):
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     _margins(fig, 0.75, 0.25, 0.6, 0.75, wspace=0.3, hspace=0.55)
     for ax, (name, array) in zip(axes, items):
-        _histogram(ax, str(name), _host(array).astype(np.float64).reshape(-1))
+        _histogram(ax, str(name), to_host(array).astype(np.float64).reshape(-1))
     for ax in axes[len(items):]:
         ax.set_axis_off()
     if not items:
@@ -281,9 +285,9 @@ def find_lr_label(rate, clear=True):
 def plot_find_lr(path, lrs, losses, smooth_lr, smooth_loss, suggested, target, clear=True):
     """-find-lr: raw and Bézier-smoothed loss vs learning rate (log x), the suggested rate as
     a red vertical line; y range from ``find_lr_ylim``."""
-    x, y = (_host(a).astype(np.float64).reshape(-1) for a in (lrs, losses))
+    x, y = (to_host(a).astype(np.float64).reshape(-1) for a in (lrs, losses))
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
-    sx, sy = (_host(a).astype(np.float64).reshape(-1) for a in (smooth_lr, smooth_loss))
+    sx, sy = (to_host(a).astype(np.float64).reshape(-1) for a in (smooth_lr, smooth_loss))
     fig = _figure(8, 5)
     ax = fig.add_subplot()
     ax.plot(x[keep], y[keep], "o-" if keep.sum() <= 200 else "-", color="tab:blue", lw=0.8,
@@ -334,7 +338,7 @@ def find_lr_ylim(smooth_lr, smooth_loss, lrs, losses):
 
 def plot_find_lr_range(path, rates, batch_size):
     """-find-lr: the learning rate of each iteration (batch), log y."""
-    y = _host(rates).astype(np.float64).reshape(-1)
+    y = to_host(rates).astype(np.float64).reshape(-1)
     fig = _figure(8, 4.5)
     ax = fig.add_subplot()
     ax.plot(np.arange(y.size), y, color="tab:green", lw=1.5)

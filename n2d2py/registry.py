@@ -4,9 +4,7 @@ Classes register themselves where they are defined; each package's ``__init__`` 
 its modules so that every name is registered once ``n2d2py.network`` is imported.
 """
 
-import difflib
-
-from n2d2py.errors import N2D2PyError
+from n2d2py.errors import N2D2PyError, did_you_mean
 
 
 class Registry:
@@ -34,8 +32,7 @@ class Registry:
             return self._items[name]
         except KeyError:
             pass
-        close = difflib.get_close_matches(name, self._items, n=1, cutoff=0.5)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, self._items, cutoff=0.5)
         message = f"unknown {self.kind} '{name}'{hint} (known: {', '.join(self.names())})"
         if where is not None:
             raise N2D2PyError(message, where.file, where.line, where.section, where.key)

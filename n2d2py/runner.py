@@ -3,6 +3,7 @@
 import os
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from n2d2py import backend
 from n2d2py.errors import Diagnostics, N2D2PyError
@@ -43,22 +44,110 @@ class Options:
         return self.learn > 0 or self.learn_epoch > 0
 
 
+@dataclass
+class Run:
+    """What every mode works on: the options, the built network and the run folder."""
+
+    opts: Options
+    net: object
+    out: str
+    progress: object = None  # learning.Progress when resuming (-l)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One thing a run can do. ``asked(opts)`` says whether the options ask for it; ``check``
+    refuses option combinations before anything is parsed or written; ``run`` does it and
+    returns True when the run is over (nothing after it runs)."""
+
+    name: str
+    asked: Callable[[Options], bool]
+    run: Callable[[Run], bool]
+    check: Callable[[Options], None] = lambda opts: None
+
+
+def _check_find_lr(opts):
+    if opts.learning or opts.test:
+        raise N2D2PyError("-find-lr runs alone and exits: drop -learn, -learn-epoch and -test")
+
+
+def _edge(r):
+    from n2d2py.edge import run as edge_run
+
+    return edge_run.run(r.net, r.opts, r.out)
+
+
+def _find_lr(r):
+    from n2d2py import find_lr
+
+    find_lr.run(r.net, r.opts, r.out)  # spec §7: the range test, then exit; no weights saved
+    return True
+
+
+def _learn(r):
+    from n2d2py import learning
+
+    for _, _, target in r.net.targets:
+        target.write_labels_mapping(r.out)
+    learning.learn(r.net, r.opts, r.out, r.progress)
+    return False
+
+
+def _test(r):
+    from n2d2py import evaluation
+
+    net, opts = r.net, r.opts
+    if not opts.weights or opts.learning:
+        _import_weights(net, best_weights(net, r.out), False)
+    if net.provider.size("Test") == 0:
+        raise N2D2PyError("the Test set is empty: nothing to test")
+    if opts.fuse:
+        _fuse(net)
+    if net.spike is not None:  # Transcode: refuse what cannot spike before testing
+        from n2d2py.spike import evaluation as spike_evaluation
+
+        spike_evaluation.check(net)
+    evaluation.test(net, opts, r.out)
+    if net.spike is not None:  # then the spike test on the same stimuli (spec §6.7)
+        spike_evaluation.test(net, opts, r.out)
+    return True
+
+
+# In order; each asked-for mode runs until one says the run is over. Edge learning comes first:
+# it refuses -learn/-find-lr with an EdgeFc layer and may end the run (its estimation tools).
+MODES = (
+    Mode("edge", lambda o: True, _edge),
+    Mode("find-lr", lambda o: o.find_lr > 0, _find_lr, _check_find_lr),
+    Mode("learn", lambda o: o.learning, _learn),
+    Mode("test", lambda o: o.learning or o.test, _test),
+)
+
+
 def run(opts):
     from n2d2py import network
 
-    if opts.find_lr and (opts.learning or opts.test):
-        raise N2D2PyError("-find-lr runs alone and exits: drop -learn, -learn-epoch and -test")
-
+    for mode in MODES:
+        if mode.asked(opts):
+            mode.check(opts)
     doc = parse_file(opts.ini, Diagnostics(strict=opts.strict))
     model = network.default_model(doc)
     seed = resolve_seed(opts)
     device = backend.select(model, opts.dev, seed)
-    net = network.build(doc, device, load_data=not opts.dry_run)
-    net.seed = seed
+    net = network.build(doc, device, load_data=not opts.dry_run, seed=seed)
     print_summary(net, model)
     if opts.dry_run:
         return net
-    from n2d2py import evaluation, learning, targets, weights
+    r = _prepare(opts, net, model, seed)
+    for mode in MODES:
+        if mode.asked(opts) and mode.run(r):
+            break
+    return net
+
+
+def _prepare(opts, net, model, seed):
+    """Check the options against the built network, lay out the run folder, and set the
+    weights: resumed state, imported -w weights, or the initial ones (saved when learning)."""
+    from n2d2py import learning, targets, weights
 
     if opts.valid_metric not in targets.METRICS:
         raise N2D2PyError(f"-valid-metric {opts.valid_metric}: expected one of {', '.join(targets.METRICS)}")
@@ -76,34 +165,7 @@ def run(opts):
         _import_weights(net, opts.weights, opts.weights_ignore)
     elif opts.learning:
         weights.save_weights(net.cells, os.path.join(out, "weights_init"))
-    from n2d2py.edge import run as edge_run
-
-    if edge_run.run(net, opts, out):  # EdgeFc: -edge-learn, its state for -test, estimation tools
-        return net
-    if opts.find_lr:  # spec §7: the range test, then exit; no weights are saved
-        from n2d2py import find_lr
-
-        find_lr.run(net, opts, out)
-        return net
-    if opts.learning:
-        for _, _, target in net.targets:
-            target.write_labels_mapping(out)
-        learning.learn(net, opts, out, progress)
-    if opts.learning or opts.test:
-        if not opts.weights or opts.learning:
-            _import_weights(net, _best_weights(net, out), False)
-        if net.provider.size("Test") == 0:
-            raise N2D2PyError("the Test set is empty: nothing to test")
-        if opts.fuse:
-            _fuse(net)
-        if net.spike is not None:  # Transcode: refuse what cannot spike before testing
-            from n2d2py.spike import evaluation as spike_evaluation
-
-            spike_evaluation.check(net)
-        evaluation.test(net, opts, out)
-        if net.spike is not None:  # then the spike test on the same stimuli (spec §6.7)
-            spike_evaluation.test(net, opts, out)
-    return net
+    return Run(opts, net, out, progress)
 
 
 def _fuse(net):
@@ -144,9 +206,10 @@ def _print_sizes(net):
         print(f"{set_name} set size: {net.provider.size(set_name)} stimuli")
 
 
-def _best_weights(net, out):
-    name = "weights_validation" if net.provider.size("Validation") > 0 else "weights"
-    path = os.path.join(out, name)
+def best_weights(net, out):
+    from n2d2py import weights
+
+    path = weights.best_weights_dir(out, net.provider.size("Validation") > 0)
     if not os.path.isdir(path):
         raise N2D2PyError(f"no learned weights in {path}/ (learn first, or give -w DIR)")
     return path

@@ -8,7 +8,7 @@ after the k-th call, so one step sees the gradient summed over k·B stimuli.
 
 import math
 
-from n2d2py.backend import array_module
+from n2d2py.backend import array_module, to_host
 from n2d2py.ini.section import Section
 from n2d2py.registry import LR_POLICIES, SOLVERS
 
@@ -113,12 +113,6 @@ def _count(view, key, default):
     if value != int(value):
         view.doc.warn(f"{value:g} is not an integer; using {int(value)}", view.prop(key))
     return int(value)
-
-
-def _to_host(a):
-    if a is None:
-        return None
-    return a.get() if hasattr(a, "get") else a.copy()
 
 
 def _apply(param, step, lo, hi):
@@ -302,7 +296,7 @@ class SGD:
 
     def state_dict(self):
         return {"type": "SGD", "n": self.n, "pass": self.pass_,
-                "velocity": _to_host(self.velocity)}
+                "velocity": _snapshot(self.velocity)}
 
     def load_state_dict(self, state):
         self.n = int(state["n"])
@@ -361,7 +355,7 @@ class Adam:
         return True
 
     def state_dict(self):
-        return {"type": "Adam", "t": self.t, "m": _to_host(self.m), "v": _to_host(self.v)}
+        return {"type": "Adam", "t": self.t, "m": _snapshot(self.m), "v": _snapshot(self.v)}
 
     def load_state_dict(self, state):
         self.t = int(state["t"])
@@ -370,3 +364,8 @@ class Adam:
 
     def __repr__(self):
         return f"Adam(lr={self.learning_rate:g}, beta1={self.beta1:g}, beta2={self.beta2:g})"
+
+
+def _snapshot(a):
+    """A host copy of a state array (None while the state is not allocated yet)."""
+    return None if a is None else to_host(a, copy=True)

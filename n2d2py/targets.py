@@ -9,7 +9,7 @@ from collections import deque
 
 import numpy as np
 
-from n2d2py.backend import array_module
+from n2d2py.backend import array_module, to_host
 from n2d2py.errors import N2D2PyError
 from n2d2py.registry import TARGETS
 from n2d2py.weights import atomic_write_text
@@ -316,7 +316,7 @@ class TargetScore:
 
     def estimate(self, y):
         """(indices, values), each (N, TopN): best outputs first; one output: value > threshold."""
-        v = _host(y).reshape(y.shape[0], -1).astype(np.float32, copy=False)
+        v = to_host(y).reshape(y.shape[0], -1).astype(np.float32, copy=False)
         if v.shape[1] == 1:
             return (v > self.binary_threshold).astype(np.int64), v.copy()
         index = np.broadcast_to(np.arange(v.shape[1]), v.shape)
@@ -334,7 +334,7 @@ class TargetScore:
         """Score one batch of outputs ``y`` against ``labels``; returns the top-1 estimates."""
         targets = self.targets_of(labels)
         estimated, values = self.estimate(y)
-        outputs = _host(y).reshape(y.shape[0], -1)
+        outputs = to_host(y).reshape(y.shape[0], -1)
         self.scores(set_name).add(targets, estimated, values, outputs, ids, names)
         return estimated[:, 0]
 
@@ -424,7 +424,3 @@ def score_text(matrix, names):
 
 def _write_rows(path, rows):
     atomic_write_text(path, "".join(f"{step} {value:g}\n" for step, value in rows))
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)

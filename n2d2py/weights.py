@@ -15,6 +15,7 @@ import zipfile
 
 import numpy as np
 
+from n2d2py.backend import to_host
 from n2d2py.errors import N2D2PyError
 
 # Param role → file suffix: <cell>_weights.syntxt, <cell>_biases.syntxt, <cell>_scales.syntxt;
@@ -59,6 +60,17 @@ def atomic_write_text(path, text):
 
 
 # -- .syntxt weights --------------------------------------------------------------------
+
+
+def best_weights_dir(run_dir, has_validation=None):
+    """The weights a learning run leaves for ``-test``: ``weights_validation/`` (the best on the
+    Validation set) when the model has one, else ``weights/`` (the last). With
+    ``has_validation=None`` (the model is not known) the first of the two that exists, or None."""
+    names = ("weights_validation", "weights")
+    if has_validation is not None:
+        return os.path.join(run_dir, names[0] if has_validation else names[1])
+    return next((os.path.join(run_dir, n) for n in names if os.path.isdir(os.path.join(run_dir, n))),
+                None)
 
 
 def stored_params(cell):
@@ -231,7 +243,7 @@ def save_state(directory, params_by_name, solver_states, meta):
 
     def store(a):
         key = f"arr_{len(arrays)}"
-        arrays[key] = a.get() if hasattr(a, "get") else np.asarray(a)
+        arrays[key] = to_host(a)
         return key
 
     for name, value in params_by_name.items():

@@ -136,16 +136,16 @@ def test_suggest_flags_a_curve_still_falling_at_the_end():
 
 
 def test_viewer_reads_the_stopped_mark(tmp_path):
-    from n2d2py import viewer
+    from n2d2py.viewer import views
 
     falling = 1.0 - 0.05 * (np.log10(LRS) + 6)
     rows = "".join(f"{a:.8g} {b:.8g}\n" for a, b in zip(LRS, falling))
     path = tmp_path / "find_lr_t.dat"
     raw = np.c_[LRS, falling]
     path.write_text("# lr loss\n" + rows)
-    assert viewer._suggestion(raw, str(path)).rate is None
+    assert views._suggestion(raw, str(path)).rate is None
     path.write_text(f"# lr loss\n{find_lr.STOPPED_MARK}: the loss diverged\n" + rows)
-    assert viewer._suggestion(raw, str(path)).rate == pytest.approx(by_hand(LRS, falling), rel=1e-6)
+    assert views._suggestion(raw, str(path)).rate == pytest.approx(by_hand(LRS, falling), rel=1e-6)
 
 
 def test_suggest_measures_drop_against_noise():

@@ -201,6 +201,6 @@ def test_interactive_window_pages_with_keys(run, monkeypatch):
         plt.close(fig)
 
     monkeypatch.setattr(plt, "show", fake_show)
-    viewer.show_interactive(done)  # re-exported from viewer_figures
+    viewer.show_interactive(done)  # re-exported from viewer.window
     sizes = [np.asarray(f.canvas.buffer_rgba()).shape for _, _, f in done]
     assert seen == [sizes[1], sizes[0], sizes[1], sizes[0], sizes[1]]

@@ -27,6 +27,7 @@ import json
 
 import numpy as np
 
+from n2d2py.backend import to_host
 from n2d2py.edge._kernels import fit_loop
 from n2d2py.errors import N2D2PyError
 from n2d2py.weights import atomic_write_bytes
@@ -34,13 +35,9 @@ from n2d2py.weights import atomic_write_bytes
 FORMAT = "n2d2py-edge-1"
 
 
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
 def to_bits(x):
     """Host uint8 (N, n_in) 0/1 array from any (N, ...) array: non-zero entries are spikes."""
-    x = _host(x)
+    x = to_host(x)
     return np.ascontiguousarray((x.reshape(len(x), -1) != 0).astype(np.uint8))
 
 
@@ -116,7 +113,7 @@ class EdgeLayer:
         """Learn the samples ``x`` (N, ...; non-zero = spike) with classes ``y`` (N; −1 skips),
         in order, one pass. Returns the neuron that learned each sample (−1: none)."""
         bits = to_bits(x)
-        classes = np.asarray(_host(y), np.int64).reshape(-1)
+        classes = np.asarray(to_host(y), np.int64).reshape(-1)
         if bits.shape[1] != self.nb_inputs:
             raise N2D2PyError(f"fit: samples have {bits.shape[1]} inputs, the layer {self.nb_inputs}")
         if len(classes) != len(bits):
@@ -157,7 +154,7 @@ class EdgeLayer:
     def predict(self, x):
         """Host int64 (N,): the class of the learned neuron with the highest potential
         (ties between classes: the larger class index, as TargetScore decides)."""
-        scores = _host(self.class_scores(self.forward(x)))
+        scores = to_host(self.class_scores(self.forward(x)))
         return (self.nb_classes - 1 - np.argmax(scores[:, ::-1], axis=1)).astype(np.int64)
 
     # -- files ---------------------------------------------------------------------------

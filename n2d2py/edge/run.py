@@ -22,7 +22,9 @@ def state_path(directory, cell):
 
 def weights_dir(net, out):
     """The folder that ``-test`` alone reads the extractor's weights from (runner's rule)."""
-    return os.path.join(out, "weights_validation" if net.provider.size("Validation") else "weights")
+    from n2d2py import weights
+
+    return weights.best_weights_dir(out, net.provider.size("Validation") > 0)
 
 
 def check(net, opts):

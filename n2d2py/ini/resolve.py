@@ -11,7 +11,7 @@ import operator
 import os
 import re
 
-from n2d2py.errors import N2D2PyError
+from n2d2py.errors import N2D2PyError, did_you_mean
 
 _MAX_DEPTH = 50
 _WHITESPACE = " \t\n\v\f\r"
@@ -58,10 +58,7 @@ def _references(doc, prop, depth):
 
 
 def _close_key(doc, section, key):
-    import difflib
-
-    close = difflib.get_close_matches(key, doc.sections[section].props, n=1)
-    return f"; did you mean [{section}]{close[0]}?" if close else ""
+    return did_you_mean(key, doc.sections[section].props, f"[{section}]{{}}")
 
 
 def _variables(doc, section, prop, value, depth):

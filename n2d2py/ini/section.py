@@ -8,7 +8,7 @@ recorded in the Document so that keys nothing consumed are reported with file:li
 import os
 import re
 
-from n2d2py.errors import N2D2PyError
+from n2d2py.errors import N2D2PyError, did_you_mean
 from n2d2py.ini.resolve import expand_environment, resolve, unresolved_variable
 
 MISSING = object()
@@ -145,10 +145,7 @@ class Section:
         prop, value = self._value(key, default)
         if prop is None or value in choices:
             return value
-        import difflib
-
-        close = difflib.get_close_matches(value, choices, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(value, choices)
         raise _bad(prop, value, "one of " + ", ".join(choices), hint)
 
     def get_floats(self, key, default=MISSING, count=None):

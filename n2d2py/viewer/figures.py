@@ -1,24 +1,17 @@
-"""Figures of the run viewer (``n2d2py.viewer``), drawn from plain arrays, and their output.
+"""Figures of the run viewer, drawn from plain arrays (no file reading).
 
 Each ``draw_*`` returns a matplotlib Figure on its own Agg canvas (no pyplot state); the
-viewer module reads the run folder and decides what to draw. The output functions write
-the figures as PNGs or one HTML page; ``show_interactive`` is the only user of pyplot.
+confusion matrix is ``plots.draw_confusion``, the figure the run's own PNGs use.
 """
 
-import base64
-import html
-import io
 import math
-import os
-import sys
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
+from matplotlib.colors import Normalize, TwoSlopeNorm
 
-from n2d2py.plots import (CELL_TEXT_MAX, CMAP, _cell_text, _class_ticks, _count, _figure,
-                          _margins, _pct, _points, _stimuli_axis, _success_range, find_lr_label,
-                          find_lr_ylim)
+from n2d2py.plots import (_figure, _margins, _points, _stimuli_axis, _success_range,
+                          find_lr_label, find_lr_ylim)
 
 GALLERY_COLS = 8
 GALLERY_ROWS = 5
@@ -64,55 +57,6 @@ def draw_curves(learning, validation, test_rate, title, metric=None):
 
 
 # -- confusion matrix ---------------------------------------------------------------------------
-
-
-def draw_confusion(matrix, names, title):
-    """Counts (log colour above 10) and row-normalised % side by side, with class names."""
-    m = np.asarray(matrix, dtype=np.float64)
-    n = m.shape[0]
-    rows = m.sum(axis=1, keepdims=True)
-    pct = np.divide(100 * m, rows, out=np.zeros_like(m), where=rows > 0)
-    ticks = np.arange(0, n, max(1, math.ceil(n / 60)))
-    labels = [str(names[i]) for i in ticks]
-    side = min(max(4.6, 0.42 * n), 11.0)
-    tick_size = min(10.0, max(5.5, side * 72 / max(len(ticks), 1) * 0.5))
-    longest = max((len(s) for s in labels), default=1)
-    rotate = longest > 3
-    label_w = 0.15 + longest * tick_size * 0.6 / 72
-    left, bottom, top, gap = 0.55 + label_w, 0.55 + (0.7 * label_w if rotate else 0.2), 0.95, 1.4
-    width = 2 * (left + side + gap)
-    fig = _figure(width, bottom + side + top)
-    w, h = fig.get_size_inches()
-    top_count = max(float(m.max()) if m.size else 1.0, 1.0)
-    log = top_count > 10
-    panels = (
-        (m, LogNorm(1, top_count) if log else Normalize(0, top_count), "stimuli (count)",
-         "count (log scale)" if log else "count", _count),
-        (pct, Normalize(0, 100), "% of each target row (recall on the diagonal)",
-         "% of target row", _pct),
-    )
-    cmap = colormaps[CMAP].with_extremes(bad="white", under="white")
-    for k, (values, norm, panel_title, bar_label, fmt) in enumerate(panels):
-        x0 = k * (left + side + gap) + left
-        ax = fig.add_axes((x0 / w, bottom / h, side / w, side / h))
-        shown = np.ma.masked_less_equal(values, 0) if k else values  # LogNorm hides zeros
-        image = ax.imshow(shown, cmap=cmap, norm=norm, interpolation="nearest", aspect="auto")
-        image.set_gid("counts" if k == 0 else "percent")
-        ax.set_title(panel_title, fontsize=10.5)
-        cax = fig.add_axes(((x0 + side + 0.12) / w, bottom / h, 0.17 / w, side / h))
-        fig.colorbar(image, cax=cax, label=bar_label).minorticks_off()
-        _class_ticks(ax, labels, ticks, tick_size, rotate)
-        if n <= CELL_TEXT_MAX:
-            texts = np.array([[fmt(v) for v in r] for r in values], dtype=object)
-            widest = max((len(t) for t in texts.ravel()), default=1)
-            size = min(10.0, side * 72 / max(n, 1) / (0.62 * widest + 0.6))
-            if size >= 4.5:
-                _cell_text(ax, np.where(values > 0, values, np.nan), texts, norm, size)
-    total, correct = float(m.sum()), float(np.trace(m))
-    rate = (f" — recognition rate {100 * correct / total:.2f} % ({int(correct):,}/{int(total):,})"
-            if total else " — no stimuli")
-    fig.suptitle(title + rate, fontsize=12, y=1 - 0.15 / h, va="top")
-    return fig
 
 
 # -- stimuli ------------------------------------------------------------------------------------
@@ -289,99 +233,3 @@ def draw_find_lr(curves):
         ax.set_title(f"Learning-rate range test [{name}]: pick a rate where the loss still "
                      "falls steeply", fontsize=10.5)
     return fig
-
-
-# -- output: PNG files, one HTML page, a window -------------------------------------------------
-
-
-def png_bytes(fig):
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": 6})
-    return buf.getvalue()
-
-
-def save_pages(done, out_dir, log=print):
-    from n2d2py.weights import atomic_write_bytes
-
-    for name, _, fig in done:
-        atomic_write_bytes(os.path.join(out_dir, name), png_bytes(fig))
-    log(f"{len(done)} figure(s) written to {out_dir}/: {', '.join(n for n, _, _ in done)}")
-
-
-def write_html(done, path, run_dir, log=print):
-    """One self-contained page: every figure as a base64 PNG data URI with its caption."""
-    from n2d2py.weights import atomic_write_text
-
-    title = html.escape(f"n2d2py run: {os.path.basename(os.path.abspath(run_dir))}")
-    parts = [f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>",
-             "<style>body{font-family:sans-serif;margin:1.5em;background:#fafafa}"
-             "figure{margin:0 0 2em 0}img{max-width:100%;border:1px solid #ddd;background:#fff}"
-             "figcaption{color:#444;margin-top:.3em}</style></head><body>",
-             f"<h1>{title}</h1><p>{html.escape(os.path.abspath(run_dir))}</p>"]
-    for name, caption, fig in done:
-        data = base64.b64encode(png_bytes(fig)).decode("ascii")
-        parts.append(f"<figure><img alt=\"{html.escape(caption)}\" "
-                     f"src=\"data:image/png;base64,{data}\"><figcaption>"
-                     f"{html.escape(caption[:1].upper() + caption[1:])} ({html.escape(name)})"
-                     "</figcaption></figure>")
-    parts.append("</body></html>\n")
-    atomic_write_text(path, "\n".join(parts))
-    log(f"{len(done)} figure(s) in {path}")
-
-
-def display_problem():
-    """Why no window can be opened (None when one can)."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                                 or os.environ.get("WAYLAND_DISPLAY")):
-        return "no display (DISPLAY is not set)"
-    import matplotlib.pyplot as plt
-
-    backend = str(plt.get_backend()).lower()
-    if any(backend == b or backend.endswith("backend_" + b) for b in NON_INTERACTIVE) or \
-            "inline" in backend:
-        return f"the matplotlib backend {backend} cannot open windows"
-    return None
-
-
-def show_interactive(done):
-    """One window, one figure at a time: n/→ next, p/← previous, q quit."""
-    import matplotlib.pyplot as plt
-
-    images = [np.asarray(fig.canvas.buffer_rgba()).copy() for fig in _drawn(done)]
-    keys = {"keymap.back": ["backspace"], "keymap.forward": [], "keymap.pan": [],
-            "keymap.quit": ["q", "ctrl+w"]}
-    with plt.rc_context({k: v for k, v in keys.items() if k in plt.rcParams}):
-        h, w = images[0].shape[:2]
-        fig = plt.figure(figsize=(w / 100, h / 100), dpi=100)
-        ax = fig.add_axes((0, 0, 1, 1))
-        ax.set_axis_off()
-        shown = ax.imshow(images[0])
-        state = {"i": 0}
-
-        def show(i):
-            state["i"] = i % len(images)
-            image = images[state["i"]]
-            shown.set_data(image)
-            shown.set_extent((-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5))
-            ax.set_xlim(-0.5, image.shape[1] - 0.5)
-            ax.set_ylim(image.shape[0] - 0.5, -0.5)
-            name, caption, _ = done[state["i"]]
-            fig.canvas.manager.set_window_title(
-                f"{state['i'] + 1}/{len(images)}: {caption} — n/→ next, p/← previous, q quit")
-            fig.canvas.draw_idle()
-
-        def key(event):
-            if event.key in ("right", "n", " ", "pagedown"):
-                show(state["i"] + 1)
-            elif event.key in ("left", "p", "pageup"):
-                show(state["i"] - 1)
-
-        fig.canvas.mpl_connect("key_press_event", key)
-        show(0)
-        plt.show()
-
-
-def _drawn(done):
-    for _, _, fig in done:
-        fig.canvas.draw()
-        yield fig
