@@ -46,6 +46,7 @@ NETS = {
     "mobilenet": ROOT / "models" / "cifar-10-mobilenet.ini",
     "resnet": ROOT / "models" / "cifar-10-resnet.ini",
 }
+CLI_SCALE = {"lenet": 20}  # LeNet's steps are short: more extra batches for the CLI difference
 CIFAR_PER_FILE = 1000  # generated images per data_batch file (5 files), and in test_batch
 
 
@@ -55,8 +56,8 @@ def parse_args():
     p.add_argument("--batches", default="64", help="batch sizes, e.g. 32,64,128")
     p.add_argument("--threads", default="2", help="thread counts, e.g. 1,2 (one child each)")
     p.add_argument("--runs", type=int, default=3, help="alternations (median and spread)")
-    p.add_argument("--steps", type=int, default=8, help="batches per step timing")
-    p.add_argument("--cli-batches", type=int, default=16,
+    p.add_argument("--steps", type=int, default=5, help="batches per step timing")
+    p.add_argument("--cli-batches", type=int, default=10,
                    help="extra batches of the large CLI run over the small one")
     p.add_argument("--no-cli", dest="cli", action="store_false", help="the steps only")
     p.add_argument("--profile", metavar="NET", help="per-cell times of NET (first batch size)")
@@ -276,7 +277,8 @@ def measure(net_name, batch_size, args, folder):
                "n2d2py infer": ours_infer, "torch infer": torch_infer}
     for fn in timings.values():  # warm-up: compiled kernels loaded, buffers allocated
         rate(fn, 2, batch_size)
-    cli = CliLoops(ini, batch_size, args.cli_batches, folder) if args.cli else None
+    extra = args.cli_batches * CLI_SCALE.get(net_name, 1)
+    cli = CliLoops(ini, batch_size, extra, folder) if args.cli else None
     results = {k: [] for k in timings}
     if cli:
         results.update({"cli learn": [], "cli test": []})
@@ -308,11 +310,20 @@ def ratio_line(results, ours, theirs):
     return med[ours] / med[theirs], min(ratios), max(ratios)
 
 
-def report(rows):
+def report(rows, header=True):
+    if header:
+        _header()
+    _rows(rows)
+
+
+def _header():
     print("\nimages/s, median of the alternating runs [min-max]; ratio n2d2py/PyTorch of the "
           "medians [range of the per-run ratios]")
     print(f"{'network':10s} {'batch':>5s} {'thr':>3s}  {'what':9s} {'n2d2py':>20s} "
           f"{'PyTorch step':>20s} {'ratio':>6s} {'range':>11s}")
+
+
+def _rows(rows):
     lines = [("train", "n2d2py train", "torch train"), ("infer", "n2d2py infer", "torch infer"),
              ("CLI learn", "cli learn", "torch train"), ("CLI test", "cli test", "torch infer")]
     for row in rows:
@@ -327,7 +338,8 @@ def report(rows):
                         f"{max(res[k]):,.0f}]")
 
             print(f"{row['net']:10s} {row['batch']:5d} {row['threads']:3d}  {what:9s} "
-                  f"{cell(ours):>20s} {cell(theirs):>20s} {r:5.2f}x {lo:5.2f}-{hi:4.2f}x")
+                  f"{cell(ours):>20s} {cell(theirs):>20s} {r:5.2f}x {lo:5.2f}-{hi:4.2f}x",
+                  flush=True)
 
 
 def memory(args, data_root):
@@ -411,14 +423,18 @@ def main():
                    args.batches, "--runs", str(args.runs), "--steps", str(args.steps),
                    "--cli-batches", str(args.cli_batches)] + ([] if args.cli else ["--no-cli"])
             print(f"{threads} thread(s): {args.nets} at batch {args.batches} ...", flush=True)
-            out = subprocess.run(cmd, env=_env(threads, data_root), capture_output=True,
-                                 text=True)
-            if out.returncode:
-                sys.exit(f"the {threads}-thread child failed:\n{out.stdout}\n{out.stderr}")
-            rows += [json.loads(line[4:]) for line in out.stdout.splitlines()
-                     if line.startswith("ROW ")]
+            proc = subprocess.Popen(cmd, env=_env(threads, data_root), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+            other = []
+            for line in proc.stdout:  # each row as it comes
+                if line.startswith("ROW "):
+                    rows.append(json.loads(line[4:]))
+                    report(rows[-1:], header=len(rows) == 1)
+                else:
+                    other.append(line)
+            if proc.wait():
+                sys.exit(f"the {threads}-thread child failed:\n{''.join(other)}")
         print(f"load average when done: {os.getloadavg()[0]:.2f} (2 cores)")
-        report(rows)
 
 
 if __name__ == "__main__":
