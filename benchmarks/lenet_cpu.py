@@ -162,7 +162,7 @@ def torch_learn(batch_size, seed=1):
     from torch.nn import functional
 
     def idx(name):
-        data = gzip.decompress((ROOT / "datasets" / "mnist" / name).read_bytes())
+        data = gzip.decompress((ROOT / "n2d2py" / "datasets" / "mnist" / name).read_bytes())
         ndim = data[3]
         dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
         return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)

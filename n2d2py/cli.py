@@ -10,6 +10,7 @@ import click
 
 from n2d2py import __version__
 from n2d2py.errors import N2D2PyError, did_you_mean
+from n2d2py.unsupported import N2D2_OPTIONS
 
 # N2D2 options that n2d2py does not implement yet: accepted by name, refused clearly.
 NOT_YET = {
@@ -22,18 +23,18 @@ NOT_YET = {
     "-log-db-stats": "dataset statistics",
     "-pre-samples": "pre-processed samples",
     "-save-test-set": "exporting the test set",
-    "-export": "exports",
     "-calib": "calibration",
     "-learn-stdp": "STDP learning",
     "-test-id": "testing one stimulus by id",
     "-multidev": "multi-GPU runs",
 }
+NOT_YET.update(N2D2_OPTIONS)  # the other N2D2 options n2d2py lacks (n2d2py/unsupported.py)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("ini", type=click.Path(dir_okay=False))
-@click.option("-learn", "learn", type=click.IntRange(0), default=0, help="Learn N stimuli (random batches).")
-@click.option("-learn-epoch", "learn_epoch", type=click.IntRange(0), default=0, help="Learn N epochs.")
+@click.option("-learn", "learn", type=click.IntRange(0), default=None, help="Learn N stimuli (random batches).")
+@click.option("-learn-epoch", "learn_epoch", type=click.IntRange(0), default=None, help="Learn N epochs.")
 @click.option("-log", "log", type=click.IntRange(1), default=None, help="Stimuli between logs/validations [1000, or an epoch with -learn-epoch].")
 @click.option("-log-epoch", "log_epoch", type=click.IntRange(1), default=1, help="Epochs between logs with -learn-epoch [1].")
 @click.option("-report", "report", type=click.IntRange(1), default=100, help="Stimuli between progress updates [100].")
@@ -42,7 +43,7 @@ NOT_YET = {
 @click.option("-edge-stats", "edge_stats", type=click.IntRange(1), default=None, help="EdgeFc: spike statistics of N Learn stimuli, suggest NumWeights, exit.")
 @click.option("-edge-sweep", "edge_sweep", default=None, help="EdgeFc: neurons-per-class sweep on one CLASS (loss, neurons learned), exit.")
 @click.option("-test", "test", is_flag=True, help="Test on the Test set.")
-@click.option("-seed", "seed", type=click.IntRange(0), default=0, help="Random seed (0: time-based, or read back from seed.dat).")
+@click.option("-seed", "seed", type=click.IntRange(0, 2**32 - 1), default=0, help="Random seed (0: time-based, or read back from seed.dat).")
 @click.option("-w", "weights", default=None, help="Import weights from DIR (N2D2 .syntxt).")
 @click.option("-w-ignore", "weights_ignore", is_flag=True, help="Missing weight files keep their initial values.")
 @click.option("-l", "load_state", default=None, help="Resume from a saved state DIR (weights + solvers).")
@@ -52,6 +53,7 @@ NOT_YET = {
 @click.option("-stop-valid", "stop_valid", type=click.IntRange(0), default=0, help="Stop after N validations without improvement.")
 @click.option("-ws", "ws", type=click.IntRange(1), default=10000, help="Window (stimuli) of the learning success average.")
 @click.option("-fuse", "fuse", is_flag=True, help="Fold each BatchNorm into the Conv before it, for testing.")
+@click.option("-export", "export", default=None, help="Export the learned network (ONNX only: export_ONNX_float32/model.onnx), after any -learn.")
 @click.option("-dev", "dev", type=click.IntRange(0), default=0, help="CUDA device for *_CUDA models.")
 @click.option("-v", "version", is_flag=True, help="Print the version and exit.")
 @click.option("-o", "--out", "out", default=".", help="Run folder [current directory, as in N2D2].")
@@ -69,15 +71,35 @@ def command(**kwargs):
     kwargs["find_lr"] = kwargs["find_lr"] or 0
     kwargs["edge_learn"], kwargs["edge_stats"] = kwargs["edge_learn"] or 0, kwargs["edge_stats"] or 0
     try:
+        _check_counts(kwargs)
         runner.run(runner.Options(**kwargs))
     except N2D2PyError as exc:
         if debug:
             raise
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:  # an output problem met outside the atomic writers
+        from n2d2py.atomic import OUTPUT_ERRNOS, output_error
+
+        if debug or exc.errno not in OUTPUT_ERRNOS:
+            raise
+        click.echo(f"error: {output_error(exc, exc.filename or kwargs['out'])}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+
+
+def _check_counts(kwargs):
+    """Counts that would make a run do nothing are refused, not run silently."""
+    for option, key in (("-learn", "learn"), ("-learn-epoch", "learn_epoch")):
+        if kwargs[key] == 0:
+            raise N2D2PyError(f"{option} 0 learns nothing: give a count of at least 1 (or leave "
+                              f"{option} out)")
+        kwargs[key] = kwargs[key] or 0
+    if kwargs["nb_test"] == 0 or kwargs["nb_test"] < -1:
+        raise N2D2PyError(f"-nb-test {kwargs['nb_test']} tests nothing: give a count of at least "
+                          "1 (or leave -nb-test out to test the whole Test set)")
 
 
 def _known_options():

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from n2d2py.weights import atomic_write_text
+from n2d2py.atomic import atomic_write_text
 
 START_LR = 1.0e-6
 END_LR = 10.0

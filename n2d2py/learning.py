@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from n2d2py import weights
+from n2d2py import atomic, weights
 from n2d2py.errors import N2D2PyError
 from n2d2py.evaluation import evaluate, print_metrics, wait_plots, write_plots
 
@@ -66,9 +66,16 @@ def learn(net, opts, out_dir, progress=None):
     if progress.next_log == 0:
         progress.next_log = log_every
     total = opts.learn_epoch * provider.epoch_size if opts.learn_epoch else opts.learn
+    if not opts.learn_epoch:  # the stream's indices are drawn at once: 8 bytes a stimulus
+        from n2d2py import limits
+
+        limits.check_allocation(f"-learn {total:,}", total * 8)
     for _, _, target in net.targets:
         target.window = opts.ws
-    write_schedule(net, out_dir, math.ceil(total / provider.batch_size))
+    from n2d2py import run_folder
+
+    run_folder.defer(out_dir, lambda: write_schedule(net, out_dir,
+                                                     math.ceil(total / provider.batch_size)))
     bar = tqdm(total=total, initial=progress.seen, unit="img", desc="Learning", dynamic_ncols=True,
                mininterval=0.5, disable=None)
     try:
@@ -93,6 +100,9 @@ def _learn_loop(net, opts, out_dir, progress, bar, shuffle_rng, log_every, total
                     continue  # resuming inside an epoch: these batches were learned already
                 with np.errstate(over="ignore", invalid="ignore"):  # a NaN loss is reported below
                     loss, changed = _step(net, x, labels, progress.seen, ids)
+                if not math.isfinite(loss):
+                    raise _diverged(out_dir, progress, f"the loss became {loss} after "
+                                    f"{progress.seen + len(labels)} stimuli")
                 rate_line = changed or rate_line
                 progress.batch += 1
                 progress.seen += len(labels)
@@ -119,7 +129,26 @@ def _learn_loop(net, opts, out_dir, progress, bar, shuffle_rng, log_every, total
     return progress
 
 
+def _diverged(out_dir, progress, what):
+    """The divergence error, naming the folders this run saved its last finite weights in."""
+    from n2d2py import run_folder
+
+    saved = [os.path.join(out_dir, name) + f"/ ({why})"
+             for name, why in (("weights_validation", "best"), ("weights", "last log step"))
+             if run_folder.saved_by_this_run(os.path.join(out_dir, name))]
+    where = (f"the last good weights are in {' and '.join(saved)}" if saved else
+             "no weights were saved by this run before it")
+    return N2D2PyError(f"learning diverged (lower the learning rate?): {what}; {where}")
+
+
+def _all_finite(net):
+    return all(bool(net.device.xp.isfinite(p.data).all()) for p in net.params())
+
+
 def _save_on_stop(net, out_dir, progress):
+    from n2d2py import run_folder
+
+    run_folder.first_save(out_dir)
     path = os.path.join(out_dir, STATE)
     save_checkpoint(net, path, progress)
     print(f"\nInterrupted after {progress.seen} stimuli; state saved in {path}/ "
@@ -141,10 +170,7 @@ def _step(net, x, labels, seen, ids=None):
     grads, losses = net.loss_grads(net.forward(x, train=True), labels, "learning", ids)
     loss = sum(losses)
     if not math.isfinite(loss):
-        raise N2D2PyError(
-            f"the loss became {loss} after {seen} stimuli: learning diverged (lower the learning "
-            "rate?); the last good weights are in weights_validation/ (or weights/)"
-        )
+        return loss, None  # the loop stops with the folder that holds the last good weights
     net.backward(grads)
     batch_size = len(labels)
     params = net.params()
@@ -160,6 +186,12 @@ def _window_success(net):
 
 def _log_step(net, opts, out_dir, progress, has_validation):
     """Curves and confusion of learning; validation; best weights; state for resuming."""
+    from n2d2py import run_folder
+
+    if not _all_finite(net):  # never save a diverged network, as best or at all
+        raise _diverged(out_dir, progress, f"the weights hold non-finite values after "
+                        f"{progress.seen} stimuli")
+    run_folder.first_save(out_dir)  # the start-of-run files replace the previous run's now
     for _, _, target in net.targets:
         target.record_success(out_dir, "learning", progress.seen)
         target.write_logs(out_dir, "learning")
@@ -199,7 +231,7 @@ def write_schedule(net, out_dir, nb_batches):
             rates = param.solver.lr_schedule(batch, nb_batches)
             lines = "".join(f"{i} {lr:.8g}\n" for i, lr in enumerate(rates))
             path = os.path.join(out_dir, "schedule", f"{name}_{param.role.lower()}_schedule.log")
-            weights.atomic_write_text(path, "# update learning_rate\n" + lines)
+            atomic.atomic_write_text(path, "# update learning_rate\n" + lines)
             first = rates if first is None else first
     if first:
         plots.plot_lr_schedule(os.path.join(out_dir, "schedule", "learning_rate.png"), first, batch)
@@ -218,10 +250,34 @@ def save_checkpoint(net, directory, progress):
 def load_checkpoint(net, directory):
     """Restore weights, solver states and RNG from ``directory``; returns the Progress."""
     params, solver_states, meta = weights.load_state(directory)
+    progress = _progress(meta, os.path.join(directory, "state.json"))
     weights.restore_state(net.cells, params, solver_states, where=directory)
     try:
-        progress = Progress(**meta["progress"])
         weights.set_rng_state(net.device.rng, meta["device_rng"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise N2D2PyError(f"checkpoint metadata is incomplete ({exc})", directory) from None
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise N2D2PyError(f"checkpoint field device_rng is not a valid RNG state ({exc})",
+                          os.path.join(directory, "state.json")) from None
     return progress
+
+
+def _progress(meta, where):
+    """The Progress of a checkpoint's metadata, every field checked (a hand-edited field is
+    one line naming it, not a TypeError later)."""
+    fields = meta.get("progress")
+    if not isinstance(fields, dict):
+        raise N2D2PyError("checkpoint field progress is missing or not an object", where)
+    known = Progress.__dataclass_fields__
+    for key, value in fields.items():
+        if key not in known:
+            raise N2D2PyError(f"checkpoint field progress.{key} is unknown", where)
+        if key == "epoch_rng":
+            ok = isinstance(value, dict)
+        elif key == "best":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and (value == -1 or 0 <= value <= 1)
+        else:
+            ok = type(value) is int and 0 <= value < 2**62
+        if not ok:
+            raise N2D2PyError(f"checkpoint field progress.{key} holds {str(value)[:40]!r}, "
+                              "not a valid value", where)
+    return Progress(**fields)

@@ -9,6 +9,7 @@ from n2d2py import data as _data  # noqa: F401  (fills DATABASES, TRANSFORMATION
 from n2d2py import edge as _edge  # noqa: F401  (fills CELLS: EdgeFc)
 from n2d2py import fillers as _fillers  # noqa: F401  (fills FILLERS)
 from n2d2py import solvers, targets as _targets  # noqa: F401  (fills SOLVERS, TARGETS)
+from n2d2py import unsupported
 from n2d2py.cells.base import Port
 from n2d2py.data.provider import StimuliProvider
 from n2d2py.errors import N2D2PyError, did_you_mean
@@ -36,6 +37,8 @@ def default_model(doc):
 
 class Network:
     """The built graph: provider → cells (topological order) → targets."""
+
+    pretrained = ()  # sections whose cells start from a file's values (Type=ONNX)
 
     def __init__(self, doc, device, provider, database, cells, targets, spike=None, seed=0):
         self.doc = doc
@@ -120,13 +123,24 @@ def build(doc, device, load_data=True, seed=0):
     """
     model = default_model(doc)
     gsec = global_section(doc)
-    for key in ("DefaultDataType", "CheckWeightRange", "InsertBatchNormAfterConv"):
-        gsec.get_str(key, None)  # read here; used by later issues
+    unsupported.check_document(doc)  # DefaultDataType, InsertBatchNormAfterConv, quantisation
+    gsec.get_str("CheckWeightRange", None)  # read by the spike test (Transcode models)
+    for name in _layer_names(doc):  # a missing ONNX file is said first, before any data loads
+        if _is_onnx(doc, name):
+            from n2d2py.onnx import importer
+
+            importer.check_file(Section(doc, [name]))
     database = _database(doc)
     provider = _provider(doc, database, device, load_data)
-    cells = {}
+    cells, pretrained = {}, []
     for name in _topological_order(doc, provider.name):
-        cells[name] = _cell(doc, name, cells, provider, device, model)
+        if _is_onnx(doc, name):  # an ONNX graph: many cells, named after its nodes
+            from n2d2py.onnx import importer
+
+            cells.update(importer.build_section(Section(doc, [name]), cells, provider, device))
+            pretrained.append(name)
+        else:
+            cells[name] = _cell(doc, name, cells, provider, device, model)
     targets = _targets_of(doc, cells, provider)
     for name, cell in cells.items():
         _attach_solvers(doc, name, cell)
@@ -135,8 +149,11 @@ def build(doc, device, load_data=True, seed=0):
         from n2d2py.spike import transcode
 
         spike = transcode.read_settings(doc, cells, provider)
+        unsupported.transcode_notice(doc, cells, spike)
     report_unused(doc, {name: cell.section.config.names for name, cell in cells.items()})
-    return Network(doc, device, provider, database, cells, targets, spike=spike, seed=seed)
+    net = Network(doc, device, provider, database, cells, targets, spike=spike, seed=seed)
+    net.pretrained = pretrained
+    return net
 
 
 def _database(doc):
@@ -171,13 +188,20 @@ def _layer_names(doc):
     return [n for n in doc.section_names() if "Input" in doc.sections[n].props]
 
 
+def _is_onnx(doc, name):
+    return Section(doc, [name]).get_str("Type", "") == "ONNX"
+
+
 def _topological_order(doc, input_name):
     """Layers sorted by depth (1 + max depth of inputs), file order within a depth."""
     layers = _layer_names(doc)
     inputs = {name: Section(doc, [name]).get_list("Input") for name in layers}
+    onnx = [name for name in layers if _is_onnx(doc, name)]
     for name, names in inputs.items():
-        for item in names:
-            if item not in INPUT_NAMES and item not in inputs:
+        for item in list(names):
+            if item not in INPUT_NAMES and item not in inputs and onnx and name not in onnx:
+                names[names.index(item):names.index(item) + 1] = onnx  # an ONNX node's name
+            elif item not in INPUT_NAMES and item not in inputs:
                 hint = did_you_mean(item, layers + [input_name])
                 why = " (a section without Input= is not a layer)" if item in doc else ""
                 raise Section(doc, [name]).error("Input", f"unknown input '{item}'{why}{hint}")
@@ -215,8 +239,15 @@ def _cell(doc, name, built, provider, device, default):
     sec.config = Section(doc, _config_chain(doc, sec, model), label=name)
     ports = []
     for item in sec.get_list("Input"):
+        if item not in INPUT_NAMES and item not in built:
+            if item in doc and _is_onnx(doc, item):  # N2D2: "Input=onnx,<node>" orders after [onnx], no port
+                continue
+            hint = did_you_mean(item, list(built))
+            raise sec.error("Input", f"unknown input '{item}': no layer or ONNX node has that name{hint}")
         shape = provider.shape if item in INPUT_NAMES else built[item].out_shape
         ports.append(Port(provider.name if item in INPUT_NAMES else item, tuple(shape)))
+    if not ports:
+        raise sec.error("Input", "names only ONNX sections: add the ONNX node to read from")
     cls = CELLS.get(sec.get_str("Type"), where=sec.prop("Type"))
     cell = cls.from_section(sec, ports, device)
     cell.section = sec

@@ -14,8 +14,8 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
+from n2d2py.atomic import atomic_write_bytes
 from n2d2py.backend import to_host
-from n2d2py.weights import atomic_write_bytes
 
 DPI = 100
 CELL_TEXT_MAX = 30  # above this many classes, confusion cells carry no numbers

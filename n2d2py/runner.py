@@ -34,6 +34,7 @@ class Options:
     ws: int = 10000
     dev: int = 0
     fuse: bool = False
+    export: str | None = None
     out: str = "."
     dry_run: bool = False
     strict: bool = False
@@ -87,9 +88,42 @@ def _find_lr(r):
 def _learn(r):
     from n2d2py import learning
 
+    from n2d2py import run_folder
+
     for _, _, target in r.net.targets:
-        target.write_labels_mapping(r.out)
+        run_folder.defer(r.out, lambda t=target: t.write_labels_mapping(r.out))
     learning.learn(r.net, r.opts, r.out, r.progress)
+    return False
+
+
+def _use_learned_weights(r):
+    """The run folder's best learned weights, unless -w gave weights and nothing was learned;
+    a network that starts from a file's values (Type=ONNX) keeps them when none were learned."""
+    from n2d2py import weights
+
+    net, opts = r.net, r.opts
+    if opts.weights and not opts.learning:
+        return
+    folder = weights.best_weights_dir(r.out, net.provider.size("Validation") > 0)
+    if net.pretrained and not opts.learning and not os.path.isdir(folder):
+        return
+    _import_weights(net, best_weights(net, r.out), False)
+
+
+EXPORTS = ("ONNX",)  # -export TYPE (N2D2's C/CPP/... exports are not implemented)
+
+
+def _check_export(opts):
+    if opts.export not in EXPORTS:
+        raise N2D2PyError(f"-export {opts.export}: not implemented in n2d2py (N2D2's C, CPP, "
+                          f"... exports are not; available: {', '.join(EXPORTS)})")
+
+
+def _export(r):
+    from n2d2py.onnx import export
+
+    _use_learned_weights(r)
+    print(f"Exported the network to {export.write(r.net, r.out)}")
     return False
 
 
@@ -97,8 +131,7 @@ def _test(r):
     from n2d2py import evaluation
 
     net, opts = r.net, r.opts
-    if not opts.weights or opts.learning:
-        _import_weights(net, best_weights(net, r.out), False)
+    _use_learned_weights(r)
     if net.provider.size("Test") == 0:
         raise N2D2PyError("the Test set is empty: nothing to test")
     if opts.fuse:
@@ -119,6 +152,7 @@ MODES = (
     Mode("edge", lambda o: True, _edge),
     Mode("find-lr", lambda o: o.find_lr > 0, _find_lr, _check_find_lr),
     Mode("learn", lambda o: o.learning, _learn),
+    Mode("export", lambda o: o.export is not None, _export, _check_export),
     Mode("test", lambda o: o.learning or o.test, _test),
 )
 
@@ -137,24 +171,43 @@ def run(opts):
     print_summary(net, model)
     if opts.dry_run:
         return net
-    r = _prepare(opts, net, model, seed)
-    for mode in MODES:
-        if mode.asked(opts) and mode.run(r):
-            break
+    from n2d2py import limits, run_folder
+
+    limits.check_memory(net)
+    if opts.learning or opts.test:  # the test mode will run: a spike test that cannot is
+        # refused now, before any learning (N2D2 tests after learning, hence -learn too)
+        from n2d2py import unsupported
+
+        unsupported.refuse_untranscodable(net)
+    run_folder.check_output(opts.out, limits.saved_bytes(net) if opts.learning else 0)
+    run_folder.acquire(opts.out)  # before anything is written; released however the run ends
+    try:
+        r = _prepare(opts, net, model, seed)
+        for mode in MODES:
+            if mode.asked(opts) and mode.run(r):
+                break
+    finally:
+        run_folder.release(opts.out)
     return net
 
 
 def _prepare(opts, net, model, seed):
     """Check the options against the built network, lay out the run folder, and set the
     weights: resumed state, imported -w weights, or the initial ones (saved when learning)."""
-    from n2d2py import learning, targets, weights
+    from n2d2py import atomic, learning, run_folder, targets, weights
 
     if opts.valid_metric not in targets.METRICS:
         raise N2D2PyError(f"-valid-metric {opts.valid_metric}: expected one of {', '.join(targets.METRICS)}")
     out = opts.out
-    os.makedirs(out, exist_ok=True)
-    weights.atomic_write_text(os.path.join(out, "seed.dat"), f"{seed}\n")
-    _write_run_info(out, opts, model, seed)
+
+    def write_start():
+        atomic.atomic_write_text(os.path.join(out, "seed.dat"), f"{seed}\n")
+        _write_run_info(out, opts, model, seed)
+
+    if opts.learning:  # a learning run replaces the previous run's files at its first save
+        run_folder.defer(out, write_start)
+    else:
+        write_start()
     _print_sizes(net)
     net.initialize()
     progress = None
@@ -164,7 +217,9 @@ def _prepare(opts, net, model, seed):
     elif opts.weights:
         _import_weights(net, opts.weights, opts.weights_ignore)
     elif opts.learning:
-        weights.save_weights(net.cells, os.path.join(out, "weights_init"))
+        init = os.path.join(out, "weights_init")
+        weights.save_weights(net.cells, init, commit=False)
+        run_folder.defer(out, lambda: atomic.commit_staged(init))
     return Run(opts, net, out, progress)
 
 
@@ -186,7 +241,7 @@ def _write_run_info(out, opts, model, seed):
     import json
     import sys
 
-    from n2d2py import __version__, weights
+    from n2d2py import __version__, atomic
 
     path = os.path.join(out, "run.json")
     if not opts.learning and os.path.isfile(path):
@@ -198,7 +253,7 @@ def _write_run_info(out, opts, model, seed):
             pass  # unreadable: replaced below
     info = {"ini": os.path.abspath(opts.ini), "cwd": os.getcwd(), "model": model, "seed": seed,
             "argv": sys.argv[1:], "learned": bool(opts.learning), "n2d2py": __version__}
-    weights.atomic_write_text(path, json.dumps(info, indent=1) + "\n")
+    atomic.atomic_write_text(path, json.dumps(info, indent=1) + "\n")
 
 
 def _print_sizes(net):
@@ -226,6 +281,9 @@ def _import_weights(net, directory, ignore_missing):
     print(f"Weights imported from {directory}/")
 
 
+MAX_SEED = 2**32 - 1  # N2D2's seeds are unsigned 32-bit integers
+
+
 def resolve_seed(opts):
     """N2D2's rule: -seed N if given; the checkpoint's when resuming; else seed.dat when only
     testing; else time-based."""
@@ -236,12 +294,16 @@ def resolve_seed(opts):
 
         seed = weights.read_state_meta(opts.load_state).get("seed")
         if seed:
-            return int(seed)
+            if type(seed) is not int or not 0 < seed <= MAX_SEED:
+                raise N2D2PyError(f"checkpoint field seed holds {str(seed)[:40]!r}, not a seed "
+                                  f"(1 to {MAX_SEED})", os.path.join(opts.load_state, "state.json"))
+            return seed
     path = os.path.join(opts.out, "seed.dat")
     if not opts.learning and os.path.isfile(path):
-        text = open(path).read().strip()
-        if not text.isdigit():
-            raise N2D2PyError(f"seed file holds '{text[:40]}', not an integer seed", path)
+        text = open(path, errors="replace").read(64).strip()
+        if not text.isdigit() or int(text) > MAX_SEED:
+            raise N2D2PyError(f"seed file holds '{text[:40]}', not an integer seed (0 to "
+                              f"{MAX_SEED})", path)
         return int(text)
     return int(time.time()) % 2**31 or 1
 

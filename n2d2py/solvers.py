@@ -1,4 +1,5 @@
-"""Solvers: one update rule per Param, holding its own state; learning-rate policies (spec §3.6).
+"""Solvers: one update rule per Param, holding its own state (spec §3.6); the learning-rate
+policies they share are in ``lr_policies``.
 
 Gradients arrive in ``param.grad`` with the standard sign (∂L/∂w) and SUMMED over the batch;
 a solver descends by subtracting. With ``IterationSize`` k > 1 the caller keeps accumulating
@@ -6,80 +7,13 @@ into ``param.grad`` (cells add to it) and zeroes it only when ``update`` returns
 after the k-th call, so one step sees the gradient summed over k·B stimuli.
 """
 
+import abc
 import math
 
 from n2d2py.backend import array_module, to_host
 from n2d2py.ini.section import Section
+from n2d2py.lr_policies import lr_step  # noqa: F401  (also fills LR_POLICIES)
 from n2d2py.registry import LR_POLICIES, SOLVERS
-
-# -- learning-rate policies -------------------------------------------------------------
-# f(base_lr, n, stimuli_per_update, p) -> lr. n = updates done so far, stimuli_per_update =
-# B·IterationSize, p = the solver (attributes lr_decay k, step_size, power, max_iterations,
-# warm_up_duration, warm_up_lr_frac, min_decay). Step t = floor(n·B·IterationSize / StepSize).
-
-
-def lr_step(n, stimuli_per_update, p):
-    """The step index t = floor(n·B·IterationSize / LearningRateStepSize)."""
-    return (n * stimuli_per_update) // p.step_size
-
-
-def _policy(name, step_based=False):
-    def deco(fn):
-        fn.step_based = step_based
-        return LR_POLICIES.register(name)(fn)
-
-    return deco
-
-
-@_policy("None")
-def constant_lr(base, n, spu, p):
-    # α = α₀
-    return base
-
-
-@_policy("StepDecay", step_based=True)
-def step_decay(base, n, spu, p):
-    # α = α₀ · k^t
-    return base * p.lr_decay ** lr_step(n, spu, p)
-
-
-@_policy("ExponentialDecay", step_based=True)
-def exponential_decay(base, n, spu, p):
-    # α = α₀ · e^(−k·t)
-    return base * math.exp(-p.lr_decay * lr_step(n, spu, p))
-
-
-@_policy("InvTDecay", step_based=True)
-def inv_t_decay(base, n, spu, p):
-    # α = α₀ / (1 + k·t)
-    return base / (1.0 + p.lr_decay * lr_step(n, spu, p))
-
-
-@_policy("PolyDecay")
-def poly_decay(base, n, spu, p):
-    # α = α₀ · (1 − n/MaxIterations)^Power
-    return base * (1.0 - n / p.max_iterations) ** p.power
-
-
-@_policy("InvDecay")
-def inv_decay(base, n, spu, p):
-    # α = α₀ · (1 + k·n)^(−Power)
-    return base * (1.0 + p.lr_decay * n) ** (-p.power)
-
-
-@_policy("CosineDecay", step_based=True)
-def cosine_decay(base, n, spu, p):
-    # W = WarmUpDuration, f = WarmUpLRFrac, m = MinDecay, M = MaxIterations:
-    # t < W: α = α₀·((1−f)·t/W + f); else α = α₀·max(0, (1−m)·½(1 + cos(π·(t−W)/(M−W))) + m),
-    # the progress (t−W)/(M−W) held at 1 once reached (no second rise of the cosine).
-    t = lr_step(n, spu, p)
-    w = p.warm_up_duration
-    if t < w:
-        return base * ((1.0 - p.warm_up_lr_frac) * t / w + p.warm_up_lr_frac)
-    progress = min(1.0, (t - w) / (p.max_iterations - w))
-    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
-    return base * max(0.0, (1.0 - p.min_decay) * cosine + p.min_decay)
-
 
 # -- helpers ----------------------------------------------------------------------------
 
@@ -148,19 +82,25 @@ def make_solver(config_view, role, type_name="SGD", where=None):
     return cls.from_section(view)
 
 
-# -- solvers ----------------------------------------------------------------------------
+# -- the contract of every SOLVERS entry ------------------------------------------------------
 
 
-@SOLVERS.register("SGD")
-class SGD:
-    """N2D2's SGD: v ← μv − α/(B·k)·Σgrad − α·Decay·w; w ← clamp(w + v); policy on α."""
+class Solver(abc.ABC):
+    """What every ``Solvers=`` type is: one instance per Param, holding its own state.
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, decay=0.0, power=0.0, iteration_size=1,
-                 max_iterations=0, policy="None", step_size=1, lr_decay=0.1, clamping=(None, None),
-                 warm_up_duration=0, warm_up_lr_frac=0.25, min_decay=0.0, polyak_momentum=True):
+    The learning-rate schedule is shared: ``LearningRate``, ``LearningRatePolicy`` and its keys,
+    ``IterationSize`` (gradients of k batches summed into one step), ``MaxIterations`` and
+    ``Clamping`` mean the same for every solver, and so do ``global_lr`` (-find-lr's override),
+    ``current_lr``, ``lr_schedule`` (the rates written to ``schedule/``), ``message`` (the
+    "Learning rate after ..." line) and the resumable counters of ``state_dict``. A subclass
+    reads its own keys in ``from_section`` (``schedule_keys(view)`` gives the shared ones),
+    implements ``step`` (one update at rate α) and adds its arrays to the state.
+    """
+
+    def __init__(self, learning_rate=0.01, policy="None", iteration_size=1, max_iterations=0,
+                 step_size=1, lr_decay=0.1, power=0.0, warm_up_duration=0, warm_up_lr_frac=0.25,
+                 min_decay=0.0, clamping=(None, None)):
         self.learning_rate = float(learning_rate)
-        self.momentum = float(momentum)
-        self.decay = float(decay)
         self.power = float(power)
         self.iteration_size = max(1, int(iteration_size))
         self.max_iterations = int(max_iterations)
@@ -172,40 +112,40 @@ class SGD:
         self.warm_up_duration = int(warm_up_duration)
         self.warm_up_lr_frac = float(warm_up_lr_frac)
         self.min_decay = float(min_decay)
-        self.polyak_momentum = bool(polyak_momentum)
         self.global_lr = None  # -find-lr override: replaces α and skips the policy
         self.n = 0  # updates done so far (stops at MaxIterations when > 0)
         self.pass_ = 0  # batches accumulated towards the next update (IterationSize)
-        self.velocity = None
         self.message = None  # "Learning rate after ..." when the step changed at the last update
         self.invalid = None  # a deferred N2D2PyError (e.g. a step size of [sp]_EpochSize = 0)
         self._batch_size = 1
 
+    # -- reading ------------------------------------------------------------------------
     @classmethod
+    @abc.abstractmethod
     def from_section(cls, view):
+        """The solver of the ``<Role>Solver.``/``Solvers.`` view (see make_solver)."""
+
+    @staticmethod
+    def schedule_keys(view, default_rate):
+        """The shared keys, as constructor arguments."""
         policy = view.get_str("LearningRatePolicy", "None")
         LR_POLICIES.get(policy, where=view.prop("LearningRatePolicy"))
         iteration_size = view.get_uint("IterationSize", 1)
         if iteration_size == 0:
             raise view.error("IterationSize", "must be at least 1")
-        solver = cls(
-            learning_rate=view.get_float("LearningRate", 0.01),
-            momentum=view.get_float("Momentum", 0.0),
-            decay=view.get_float("Decay", 0.0),
-            power=view.get_float("Power", 0.0),
+        return dict(
+            learning_rate=view.get_float("LearningRate", default_rate),
+            policy=policy,
             iteration_size=iteration_size,
             max_iterations=_count(view, "MaxIterations", 0),
-            policy=policy,
             step_size=_count(view, "LearningRateStepSize", 1),
             lr_decay=view.get_float("LearningRateDecay", 0.1),
-            clamping=parse_clamping(view),
+            power=view.get_float("Power", 0.0),
             warm_up_duration=view.get_uint("WarmUpDuration", 0),
             warm_up_lr_frac=view.get_float("WarmUpLRFrac", 0.25),
             min_decay=view.get_float("MinDecay", 0.0),
-            polyak_momentum=view.get_bool("PolyakMomentum", True),
+            clamping=parse_clamping(view),
         )
-        solver.invalid = solver._check(view)
-        return solver
 
     def _check(self, view):
         """The first inconsistency of the policy parameters, as an error raised on first use."""
@@ -218,6 +158,7 @@ class SGD:
             return view.error("MaxIterations", "must be larger than WarmUpDuration for CosineDecay")
         return None
 
+    # -- the schedule ---------------------------------------------------------------------
     def lr_at(self, n, batch_size):
         """α given by the policy after ``n`` updates."""
         if self.invalid is not None:
@@ -242,41 +183,6 @@ class SGD:
             self.n += 1
         return lr
 
-    def update(self, param, batch_size):
-        """One call per batch; steps (returns True) every IterationSize calls."""
-        self._batch_size = batch_size
-        if self.global_lr is not None:
-            lr = self.global_lr  # N2D2: the override bypasses accumulation and the policy
-        else:
-            if self.learning_rate == 0.0:
-                return True
-            if self.pass_ < self.iteration_size - 1:
-                self.pass_ += 1
-                return False
-            self.pass_ = 0
-            lr = self._next_lr(batch_size)
-        if lr == 0.0:
-            return True
-        xp = array_module(param.data)
-        rate = lr / (batch_size * self.iteration_size)
-        if self.momentum == 0.0 and self.decay == 0.0:
-            step = -rate * param.grad
-        else:  # in place on the velocity: the same float operations, no temporaries
-            if self.velocity is None:
-                self.velocity = xp.zeros_like(param.data)
-            elif array_module(self.velocity) is not xp:
-                self.velocity = xp.array(self.velocity)  # loaded from a checkpoint
-            v = self.velocity
-            v *= self.momentum
-            v -= rate * param.grad
-            if self.decay != 0.0:
-                v -= (lr * self.decay) * param.data
-            if param.mask is not None:
-                v *= param.mask
-            step = v
-        _apply(param, step, *self.clamping)
-        return True
-
     def lr_schedule(self, batch_size, nb_batches):
         """α applied at each of the next ``nb_batches`` batches from a fresh start (0 = no step)."""
         saved = (self.n, self.pass_, self.message)
@@ -294,13 +200,99 @@ class SGD:
             self.n, self.pass_, self.message = saved
         return out
 
+    # -- updating -------------------------------------------------------------------------
+    def update(self, param, batch_size):
+        """One call per batch; steps (returns True) every IterationSize calls."""
+        self._batch_size = batch_size
+        if self.global_lr is not None:
+            lr = self.global_lr  # N2D2: the override bypasses accumulation and the policy
+        else:
+            if self.learning_rate == 0.0:
+                return True
+            if self.pass_ < self.iteration_size - 1:
+                self.pass_ += 1
+                return False
+            self.pass_ = 0
+            lr = self._next_lr(batch_size)
+        if lr == 0.0:
+            return True
+        self.step(param, lr, batch_size * self.iteration_size)
+        return True
+
+    @abc.abstractmethod
+    def step(self, param, lr, nb_stimuli):
+        """Update ``param.data`` in place at rate ``lr``; ``param.grad`` holds the gradient
+        summed over ``nb_stimuli`` stimuli. Clamping and the mask: ``_apply``."""
+
+    # -- resuming ---------------------------------------------------------------------------
     def state_dict(self):
-        return {"type": "SGD", "n": self.n, "pass": self.pass_,
-                "velocity": _snapshot(self.velocity)}
+        """The counters and the subclass's arrays (``_arrays``), host copies."""
+        state = {"type": type(self).__name__, "n": self.n, "pass": self.pass_}
+        state.update({k: _snapshot(v) for k, v in self._arrays().items()})
+        return state
 
     def load_state_dict(self, state):
         self.n = int(state["n"])
         self.pass_ = int(state["pass"])
+        self._load_arrays(state)
+
+    def _arrays(self):
+        return {}
+
+    def _load_arrays(self, state):
+        pass
+
+
+# -- solvers ----------------------------------------------------------------------------
+
+
+@SOLVERS.register("SGD")
+class SGD(Solver):
+    """N2D2's SGD: v ← μv − α/(B·k)·Σgrad − α·Decay·w; w ← clamp(w + v); policy on α."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, decay=0.0, polyak_momentum=True,
+                 **schedule):
+        super().__init__(learning_rate, **schedule)
+        self.momentum = float(momentum)
+        self.decay = float(decay)
+        self.polyak_momentum = bool(polyak_momentum)
+        self.velocity = None
+
+    @classmethod
+    def from_section(cls, view):
+        solver = cls(
+            momentum=view.get_float("Momentum", 0.0),
+            decay=view.get_float("Decay", 0.0),
+            polyak_momentum=view.get_bool("PolyakMomentum", True),
+            **cls.schedule_keys(view, 0.01),
+        )
+        solver.invalid = solver._check(view)
+        return solver
+
+    def step(self, param, lr, nb_stimuli):
+        xp = array_module(param.data)
+        rate = lr / nb_stimuli
+        if self.momentum == 0.0 and self.decay == 0.0:
+            step = -rate * param.grad
+        else:  # in place on the velocity: the same float operations, no temporaries
+            if self.velocity is None:
+                self.velocity = xp.zeros_like(param.data)
+            elif array_module(self.velocity) is not xp:
+                self.velocity = xp.array(self.velocity)  # loaded from a checkpoint
+            v = self.velocity
+            v *= self.momentum
+            v -= rate * param.grad
+            if self.decay != 0.0:
+                v -= (lr * self.decay) * param.data
+            if param.mask is not None:
+                v *= param.mask
+            step = v
+        _apply(param, step, *self.clamping)
+
+    def _arrays(self):
+        return {"velocity": self.velocity}
+
+    def _load_arrays(self, state):
         velocity = state.get("velocity")  # host array; moved to the device on next update
         self.velocity = None if velocity is None else velocity.copy()  # updated in place
 
@@ -310,36 +302,32 @@ class SGD:
 
 
 @SOLVERS.register("Adam")
-class Adam:
-    """N2D2's Adam on the summed batch gradient (no 1/B, no policy, no IterationSize)."""
+class Adam(Solver):
+    """N2D2's Adam on the summed batch gradient (no 1/B). N2D2's Adam has no policy and no
+    IterationSize (it refuses those keys); here the shared schedule applies to α as for SGD,
+    so a model valid for N2D2 learns the same, and a schedule on Adam does what it says."""
 
-    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
-                 clamping=(None, None)):
-        self.learning_rate = float(learning_rate)
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, **schedule):
+        super().__init__(learning_rate, **schedule)
         self.beta1 = float(beta1)
         self.beta2 = float(beta2)
         self.epsilon = float(epsilon)
-        self.clamping = tuple(clamping)
-        self.global_lr = None
         self.t = 0
         self.m = None
         self.v = None
-        self.message = None
 
     @classmethod
     def from_section(cls, view):
-        return cls(
-            learning_rate=view.get_float("LearningRate", 0.001),
+        solver = cls(
             beta1=view.get_float("Beta1", 0.9),
             beta2=view.get_float("Beta2", 0.999),
             epsilon=view.get_float("Epsilon", 1e-8),
-            clamping=parse_clamping(view),
+            **cls.schedule_keys(view, 0.001),
         )
+        solver.invalid = solver._check(view)
+        return solver
 
-    def current_lr(self, batch_size=None):
-        return self.global_lr if self.global_lr is not None else self.learning_rate
-
-    def update(self, param, batch_size):
+    def step(self, param, lr, nb_stimuli):
         """m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; w ← w − α·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε√(1−β₂ᵗ))."""
         xp = array_module(param.data)
         self.t += 1
@@ -349,16 +337,21 @@ class Adam:
         self.m = self.beta1 * m + (1.0 - self.beta1) * g
         self.v = self.beta2 * v + (1.0 - self.beta2) * (g * g)
         correction = math.sqrt(1.0 - self.beta2**self.t)
-        alpha = self.current_lr() * correction / (1.0 - self.beta1**self.t)
+        alpha = lr * correction / (1.0 - self.beta1**self.t)
         step = -alpha * self.m / (xp.sqrt(self.v) + self.epsilon * correction)
         _apply(param, step, *self.clamping)
-        return True
 
     def state_dict(self):
-        return {"type": "Adam", "t": self.t, "m": _snapshot(self.m), "v": _snapshot(self.v)}
+        return {**super().state_dict(), "t": self.t}
 
     def load_state_dict(self, state):
+        super().load_state_dict(state)
         self.t = int(state["t"])
+
+    def _arrays(self):
+        return {"m": self.m, "v": self.v}
+
+    def _load_arrays(self, state):
         self.m = state.get("m")
         self.v = state.get("v")
 

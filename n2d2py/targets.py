@@ -12,7 +12,7 @@ import numpy as np
 from n2d2py.backend import array_module, to_host
 from n2d2py.errors import N2D2PyError
 from n2d2py.registry import TARGETS
-from n2d2py.weights import atomic_write_text
+from n2d2py.atomic import atomic_write_text
 
 # Per-class metrics, N2D2's names and order (-valid-metric takes any of them).
 METRICS = (

@@ -1,20 +1,21 @@
-"""N2D2 ``.syntxt`` weight files (spec §2.4), checkpoints for ``-l``/resume, atomic writes.
+"""N2D2 ``.syntxt`` weight files (spec §2.4) and checkpoints for ``-l``/resume.
 
 A ``.syntxt`` file holds the rows of ``cell.export_rows(param)``, one per line, values separated
 by spaces. A checkpoint is a folder with ``state.npz`` (arrays) and ``state.json`` (counters,
-RNG state, run metadata), replaced as a whole so that an interruption never leaves half of one.
+RNG state, run metadata). Both are saved as whole folders (``atomic.new_folder``) so that an
+interruption never leaves half of one, or a mix of two saves.
 """
 
 import io
 import json
+import math
 import os
 import re
-import shutil
-import tempfile
 import zipfile
 
 import numpy as np
 
+from n2d2py import atomic
 from n2d2py.backend import to_host
 from n2d2py.errors import N2D2PyError
 
@@ -24,39 +25,6 @@ ROLE_FILES = {"Weights": "weights", "Bias": "biases", "Scale": "scales"}
 
 STATE_FORMAT = "n2d2py-state-1"
 _NUMBER = re.compile(r"[+-]?((\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|inf(inity)?|nan)", re.IGNORECASE)
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-_FILE_MODE = 0o666 & ~_UMASK
-
-
-# -- atomic writes ----------------------------------------------------------------------
-
-
-def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path, text):
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 # -- .syntxt weights --------------------------------------------------------------------
@@ -86,7 +54,8 @@ def weight_files(cell):
     out = []
     for param in stored_params(cell):
         suffix = ROLE_FILES.get(param.role, param.role.lower() + "s")
-        name = f"{cell.name}_{suffix}.syntxt"
+        # ONNX node names may hold "/" (PyTorch, tf2onnx): one file in the folder, not a path
+        name = f"{cell.name.replace('/', '_').replace(os.sep, '_')}_{suffix}.syntxt"
         if any(name == n for n, _ in out):
             raise RuntimeError(f"{cell.name}: two parameters with role {param.role}")
         out.append((name, param))
@@ -100,19 +69,33 @@ def format_rows(rows):
     return "".join(line + "\n" for line in lines)
 
 
-def save_weights(cells, directory):
-    """Write ``<cell>_<role>.syntxt`` for every parameter of ``cells`` (list or dict)."""
-    os.makedirs(directory, exist_ok=True)
-    for cell in _cell_list(cells):
-        for name, param in weight_files(cell):
-            atomic_write_text(os.path.join(directory, name), format_rows(cell.export_rows(param)))
+def save_weights(cells, directory, commit=True):
+    """Write ``<cell>_<role>.syntxt`` for every parameter of ``cells`` (list or dict), as one
+    new folder swapped in whole (``commit=False``: kept aside, see ``atomic.new_folder``)."""
+    with atomic.new_folder(directory, commit) as tmp:
+        for cell in _cell_list(cells):
+            for name, param in weight_files(cell):
+                with open(os.path.join(tmp, name), "w") as f:
+                    f.write(format_rows(cell.export_rows(param)))
 
 
 def load_weights(cells, directory, ignore_missing=False):
     """Read every cell's ``.syntxt`` files from ``directory``; returns the missing paths.
 
-    All files are parsed and checked against the current layout before any is applied.
+    All files are parsed and checked against the current layout before any is applied, and
+    they all come from one save (``atomic.read_consistent``).
     """
+    from n2d2py import run_folder
+
+    may_recover = not run_folder.held_by_other(os.path.dirname(os.path.abspath(directory)))
+    plan, missing = atomic.read_consistent(
+        directory, lambda d: _read_plan(cells, d, ignore_missing), may_recover)
+    for cell, param, rows in plan:
+        cell.import_rows(param, rows)
+    return missing
+
+
+def _read_plan(cells, directory, ignore_missing):
     plan, missing = [], []
     for cell in _cell_list(cells):
         for name, param in weight_files(cell):
@@ -128,16 +111,16 @@ def load_weights(cells, directory, ignore_missing=False):
                 )
             expected = [len(row) for row in cell.export_rows(param)]
             plan.append((cell, param, read_rows(path, expected)))
-    for cell, param, rows in plan:
-        cell.import_rows(param, rows)
-    return missing
+    return plan, missing
 
 
 def read_rows(path, expected):
     """Rows of floats from ``path``; ``expected`` lists the length of every row."""
+    from n2d2py import limits
+
+    limit = 64 * (sum(expected) + len(expected)) + 4096  # generous: 64 characters a value
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = limits.read_regular(path, limit, "weights file")
     except OSError as exc:
         raise N2D2PyError(f"cannot read weights file: {exc.strerror}", path) from None
     if b"\0" in data:
@@ -167,16 +150,26 @@ def read_rows(path, expected):
     return rows
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _parse_row(tokens, path, number):
+    row = None
     if not any("_" in t for t in tokens):
         try:
-            return [float(t) for t in tokens]
+            row = [float(t) for t in tokens]
         except ValueError:
             pass
-    for token in tokens:
-        if not _NUMBER.fullmatch(token):
-            raise N2D2PyError(f'"{token[:40]}" is not a number', path, number)
-    return [float(t) for t in tokens]
+    if row is None:
+        for token in tokens:
+            if not _NUMBER.fullmatch(token):
+                raise N2D2PyError(f'"{token[:40]}" is not a number', path, number)
+        row = [float(t) for t in tokens]
+    if not all(abs(v) <= FLOAT32_MAX for v in row):  # also false for nan
+        bad = next(t for t, v in zip(tokens, row) if not abs(v) <= FLOAT32_MAX)
+        what = "not a finite number" if not math.isfinite(float(bad)) else "outside the float32 range"
+        raise N2D2PyError(f'"{bad[:40]}" is {what}', path, number)
+    return row
 
 
 def _cell_list(cells):
@@ -209,13 +202,17 @@ def restore_state(cells, params, solver_states, where=""):
                     f"checkpoint has no values for {key} (saved from another network?)", where
                 )
             value = np.asarray(params[key], dtype=np.float32)
+            if not np.isfinite(value).all():
+                raise N2D2PyError(f"checkpoint holds non-finite values in {key}", where)
             if value.shape != tuple(param.shape):
                 raise N2D2PyError(
                     f"checkpoint holds {key} with shape {value.shape}, the network needs "
                     f"{tuple(param.shape)}",
                     where,
                 )
-            plan.append((cell, param, value, solver_states.get(key)))
+            state = solver_states.get(key)
+            _check_solver_state(key, state, value.shape, where)
+            plan.append((cell, param, value, state))
     for cell, param, value, state in plan:
         param.data[...] = cell.device.asarray(value)
         if state is not None and param.solver is not None:
@@ -225,7 +222,29 @@ def restore_state(cells, params, solver_states, where=""):
                     f"the network uses {type(param.solver).__name__}",
                     where,
                 )
-            param.solver.load_state_dict(state)
+            try:
+                param.solver.load_state_dict(state)
+            except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
+                raise N2D2PyError(f"checkpoint solver state for {cell.name}/{param.name} is "
+                                  f"invalid ({exc!r})", where) from None
+
+
+def _check_solver_state(key, state, shape, where):
+    """A solver state must be a mapping whose arrays have the parameter's shape and finite
+    values, and whose counters are non-negative integers (checked before anything is set)."""
+    if state is None:
+        return
+    if not isinstance(state, dict):
+        raise N2D2PyError(f"checkpoint solver state for {key} is not an object", where)
+    for name, value in state.items():
+        if hasattr(value, "shape"):
+            if tuple(value.shape) != tuple(shape) or not np.isfinite(value).all():
+                raise N2D2PyError(f"checkpoint solver state {key}.{name} has shape "
+                                  f"{tuple(value.shape)} or non-finite values (the parameter "
+                                  f"is {tuple(shape)})", where)
+        elif name in ("n", "pass", "t") and not (type(value) is int and 0 <= value < 2**62):
+            raise N2D2PyError(f"checkpoint solver state {key}.{name} holds {str(value)[:40]!r}, "
+                              "not a count", where)
 
 
 def rng_state(generator):
@@ -255,31 +274,11 @@ def save_state(directory, params_by_name, solver_states, meta):
     doc = {"format": STATE_FORMAT, "params": names, "solvers": solvers, "meta": meta}
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    directory = os.path.abspath(directory)
-    parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(directory)}.tmp-")
-    try:
+    with atomic.new_folder(directory) as tmp:
         with open(os.path.join(tmp, "state.npz"), "wb") as f:
             f.write(buffer.getvalue())
         with open(os.path.join(tmp, "state.json"), "w") as f:
             json.dump(doc, f, indent=1)
-        os.chmod(tmp, 0o777 & ~_UMASK)
-        _swap_in(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _swap_in(tmp, directory):
-    """Rename ``tmp`` to ``directory``; the previous folder survives as ``.old`` meanwhile."""
-    old = directory + ".old"
-    if os.path.isdir(directory):
-        if os.path.exists(old):
-            shutil.rmtree(old)
-        os.rename(directory, old)
-    os.rename(tmp, directory)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_state_meta(directory):
@@ -288,9 +287,11 @@ def read_state_meta(directory):
 
 
 def _state_dir(directory):
+    """``directory``, checked to be one complete save (an interrupted one recovered)."""
+    from n2d2py import run_folder
+
     directory = os.path.abspath(directory)
-    if not os.path.isdir(directory) and os.path.isdir(directory + ".old"):
-        directory += ".old"  # a save was interrupted between its two renames
+    atomic.check_folder(directory, not run_folder.held_by_other(os.path.dirname(directory)))
     return directory
 
 
@@ -315,10 +316,31 @@ def _read_state_json(directory):
 
 def load_state(directory):
     """(params_by_name, solver_states, meta) from a checkpoint folder written by save_state."""
-    directory = _state_dir(directory)
+    from n2d2py import run_folder
+
+    directory = os.path.abspath(directory)
+    may_recover = not run_folder.held_by_other(os.path.dirname(directory))
+    return atomic.read_consistent(directory, _load_state_files, may_recover)
+
+
+def _check_inflated_size(npz_path):
+    """Refuse a state.npz whose arrays would not fit in memory (a zip bomb), from the sizes
+    its directory declares (zipfile never inflates a member past its declared size)."""
+    from n2d2py import limits
+
+    with zipfile.ZipFile(npz_path) as z:
+        total = sum(info.file_size for info in z.infolist())
+    available = limits.available_memory() // 2
+    if total > available:
+        raise N2D2PyError(f"corrupt checkpoint: its arrays inflate to {total:,} bytes, more than "
+                          f"half the memory available ({available:,})", npz_path)
+
+
+def _load_state_files(directory):
     json_path, doc = _read_state_json(directory)
     npz_path = os.path.join(directory, "state.npz")
     try:
+        _check_inflated_size(npz_path)
         with np.load(npz_path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:

@@ -1,4 +1,4 @@
-"""N2D2 .syntxt weights, checkpoints and atomic writes."""
+"""N2D2 .syntxt weights and checkpoints."""
 
 import json
 import os
@@ -12,7 +12,6 @@ from n2d2py.cells.base import Cell, Param
 from n2d2py.errors import N2D2PyError
 from n2d2py.solvers import SGD
 from n2d2py.weights import (
-    atomic_write_text,
     collect_state,
     load_state,
     load_weights,
@@ -53,8 +52,8 @@ def cells():
 
 def test_roundtrip_is_exact(tmp_path, cells):
     save_weights(cells, tmp_path)
-    assert sorted(os.listdir(tmp_path)) == [
-        "fc1_biases.syntxt", "fc1_weights.syntxt", "fc2_biases.syntxt", "fc2_weights.syntxt",
+    assert sorted(os.listdir(tmp_path)) == [  # the manifest of the save (atomic.py) first
+        ".n2d2py-folder.json", "fc1_biases.syntxt", "fc1_weights.syntxt", "fc2_biases.syntxt", "fc2_weights.syntxt",
     ]
     assert len((tmp_path / "fc1_weights.syntxt").read_text().splitlines()) == 2
     assert len((tmp_path / "fc1_biases.syntxt").read_text().splitlines()) == 2
@@ -141,7 +140,7 @@ def test_checkpoint_replaces_the_old_one_whole(tmp_path, cells):
     save_state(target, params, solvers, {"step": 2})
     assert sorted(os.listdir(tmp_path)) == ["net_state"]
     assert load_state(target)[2]["step"] == 2
-    os.rename(target, str(target) + ".old")  # interrupted between the two renames
+    os.rename(target, tmp_path / ".net_state.old")  # interrupted between the two renames
     assert load_state(target)[2]["step"] == 2
 
 
@@ -187,46 +186,3 @@ def test_missing_checkpoint_and_shape_mismatch(tmp_path, cells):
     del params["fc1/weights"]
     with pytest.raises(N2D2PyError, match="no values for fc1/weights"):
         restore_state(cells, params, solvers)
-
-
-# -- atomic writes ----------------------------------------------------------------------
-
-
-def test_atomic_write_keeps_old_file_when_replace_fails(tmp_path, monkeypatch):
-    path = tmp_path / "a.dat"
-    atomic_write_text(path, "old\n")
-
-    def fail(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(weights.os, "replace", fail)
-    with pytest.raises(OSError):
-        atomic_write_text(path, "new\n")
-    assert path.read_text() == "old\n"
-    assert os.listdir(tmp_path) == ["a.dat"]
-
-
-def test_atomic_write_keeps_old_file_when_writing_fails_midway(tmp_path, monkeypatch):
-    path = tmp_path / "a.dat"
-    atomic_write_text(path, "old\n")
-    real_fdopen = os.fdopen
-
-    class Failing:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, data):
-            self.f.write(data[:2])
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(weights.os, "fdopen", lambda fd, mode: Failing(real_fdopen(fd, mode)))
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write_text(path, "new contents\n")
-    assert path.read_text() == "old\n"
-    assert os.listdir(tmp_path) == ["a.dat"]

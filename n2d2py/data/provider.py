@@ -110,6 +110,9 @@ class StimuliProvider:
         batch_size = sec.get_uint("BatchSize", 1)
         if batch_size < 1:
             raise sec.error("BatchSize", "must be at least 1")
+        from n2d2py import limits  # a batch must fit in memory (checked before any data is read)
+
+        limits.check_stimuli(sec, size_x * size_y * nb_channels, batch_size)
         if sec.get_bool("CompositeStimuli", False):
             raise sec.error("CompositeStimuli", "pixel-wise labels are not supported yet")
         sec.get_path("CachePath", "")  # N2D2's disk cache; n2d2py caches in memory

@@ -87,9 +87,15 @@ class Rescale(Transformation):
 
     @classmethod
     def _read_keys(cls, sec):
+        from n2d2py.limits import MAX_STIMULUS_VALUES
+
+        width, height = _positive(sec, "Width"), _positive(sec, "Height")
+        if width * height > MAX_STIMULUS_VALUES // 4:  # up to 4 channels
+            raise sec.error("Width", f"{width}x{height} pixels is over the limit of "
+                            f"{MAX_STIMULUS_VALUES // 4:,}")
         return {
-            "width": _positive(sec, "Width"),
-            "height": _positive(sec, "Height"),
+            "width": width,
+            "height": height,
             "keep_aspect_ratio": sec.get_bool("KeepAspectRatio", False),
             "resize_to_fit": sec.get_bool("ResizeToFit", True),
         }
@@ -385,7 +391,11 @@ def _per_channel(values, channels, ndim):
 
 
 def _positive(sec, key):
+    from n2d2py.limits import MAX_SIDE
+
     value = sec.get_int(key)
     if value <= 0:
         raise sec.error(key, f"must be a positive size, got {value}")
+    if value > MAX_SIDE:
+        raise sec.error(key, f"{value:,} pixels is over the limit of {MAX_SIDE:,}")
     return value

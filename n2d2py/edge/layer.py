@@ -30,7 +30,7 @@ import numpy as np
 from n2d2py.backend import to_host
 from n2d2py.edge._kernels import fit_loop
 from n2d2py.errors import N2D2PyError
-from n2d2py.weights import atomic_write_bytes
+from n2d2py.atomic import atomic_write_bytes
 
 FORMAT = "n2d2py-edge-1"
 

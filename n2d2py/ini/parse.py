@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from n2d2py.errors import Diagnostics, N2D2PyError
 
 
+MAX_INHERITED = 1_000_000  # keys copied by section inheritance, per document
+
+
 @dataclass
 class Prop:
     """One ``Key=value`` as written (value unresolved), with where it was written."""
@@ -67,10 +70,12 @@ class Document:
 
 
 def read_text(path, what="INI file"):
-    """The text of ``path``; missing, binary or empty files are user errors."""
+    """The text of ``path``; missing, binary, empty, special (``/dev/zero``) or huge files are
+    user errors."""
+    from n2d2py import limits
+
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = limits.read_regular(path, limits.MAX_TEXT_BYTES, what)
     except FileNotFoundError:
         raise N2D2PyError(f"{what} not found", str(path)) from None
     except IsADirectoryError:
@@ -181,7 +186,12 @@ class _Parser:
                 raise N2D2PyError(
                     f"inherited section [{parent}] does not exist", path, number, name
                 )
-            for key, prop in doc.sections[parent].props.items():
+            inherited = doc.sections[parent].props
+            doc.inherited = getattr(doc, "inherited", 0) + len(inherited)
+            if doc.inherited > MAX_INHERITED:
+                raise N2D2PyError(f"section inheritance copies more than {MAX_INHERITED:,} keys "
+                                  "in this file (the limit)", path, number, name)
+            for key, prop in inherited.items():
                 section.props.setdefault(key, prop)
         if self.parent_section is not None:
             section.props["$PARENT_SECTION_NAME"] = Prop(
@@ -224,10 +234,19 @@ class _Parser:
         from n2d2py.ini.template import render_section
 
         self.current = self.doc.sections[Document.GLOBAL]
-        path, text = render_section(self.doc, section)
+        self.doc.render_depth = getattr(self.doc, "render_depth", 0) + 1
+        try:
+            path, text = render_section(self.doc, section)
+        finally:
+            self.doc.render_depth -= 1
         for key in section.props:
             self.doc.mark_read(section.name, key)
         sub = _Parser(self.doc, parent_section=section.name)
         sub.last_defined = self.last_defined
-        sub.feed(text, path)
+        depth = getattr(self.doc, "render_depth", 0)
+        self.doc.render_depth = depth + 1  # bounded in render_section
+        try:
+            sub.feed(text, path)
+        finally:
+            self.doc.render_depth = depth
         self.last_defined = sub.last_defined

@@ -3,6 +3,11 @@
 ``$(expr)`` is evaluated in-process by a small arithmetic evaluator over Python's ``ast``:
 numbers, arithmetic, comparisons, ``x if c else y`` and a few pure functions — never ``eval``
 and never a subprocess (N2D2 shells out to ``python -c``).
+
+Everything is bounded, so that no INI text can hang or exhaust the process: an expression's
+length and nesting, every integer's size (checked before ``**``, ``pow`` or ``*`` computes it),
+a value's length after substitution, the nesting of references and variables, and the number
+of substitutions a document may make. A breach is one error naming file:line and the limit.
 """
 
 import ast
@@ -14,16 +19,34 @@ import re
 from n2d2py.errors import N2D2PyError, did_you_mean
 
 _MAX_DEPTH = 50
+MAX_EXPRESSION_CHARS = 10_000
+MAX_EXPRESSION_DEPTH = 100
+MAX_INT_BITS = 4096  # about 1,233 decimal digits
+MAX_VALUE_CHARS = 1 << 20
+MAX_EVALUATED_CHARS = 2_000_000  # $(…) text evaluated per document
+MAX_SUBSTITUTIONS = 100_000  # per document (MobileNet_v1.ini makes 742)
 _WHITESPACE = " \t\n\v\f\r"
 
 
 def resolve(doc, section, prop, _depth=0):
     """The fully substituted value of ``prop`` read in the context of ``section``."""
     if _depth > _MAX_DEPTH:
-        raise _error(prop, "reference cycle (or references nested too deeply)")
+        raise _error(prop, f"reference cycle (or references nested more than {_MAX_DEPTH} deep)")
+    if _depth:
+        doc.substitutions = getattr(doc, "substitutions", 0) + 1
+        if doc.substitutions > MAX_SUBSTITUTIONS:
+            raise _error(prop, f"references and variables expand more than {MAX_SUBSTITUTIONS:,} "
+                         "times in this file (an expansion bomb?)")
     value = _references(doc, prop, _depth)
     value = _variables(doc, section, prop, value, _depth)
-    return _expressions(value, prop)
+    return _expressions(value, prop, doc)
+
+
+def _bounded(prop, parts):
+    """Join ``parts``, refusing a value longer than MAX_VALUE_CHARS."""
+    if sum(map(len, parts)) > MAX_VALUE_CHARS:
+        raise _error(prop, f"the value expands to more than {MAX_VALUE_CHARS:,} characters")
+    return "".join(parts)
 
 
 def _error(prop, message):
@@ -37,7 +60,7 @@ def _references(doc, prop, depth):
         end = value.find("]", start + 1) if start >= 0 else -1
         if start < 0 or end < 0:
             out.append(value[i:])
-            return "".join(out)
+            return _bounded(prop, out)
         name = value[start + 1 : end]
         if name not in doc.sections or name == "":
             out.append(value[i : end + 1])
@@ -54,6 +77,7 @@ def _references(doc, prop, depth):
         doc.mark_read(name, key)
         out.append(value[i:start])
         out.append(resolve(doc, name, target, depth + 1))
+        _bounded(prop, out)
         i = stop
 
 
@@ -73,9 +97,10 @@ def _variables(doc, section, prop, value, depth):
         name = value[start + 2 : end]
         out.append(value[i:start])
         out.append(_variable(doc, section, prop, name, value[start : end + 1], depth))
+        _bounded(prop, out)
         i = end + 1
     out.append(value[i:])
-    return "".join(out)
+    return _bounded(prop, out)
 
 
 def _variable(doc, section, prop, name, text, depth):
@@ -97,7 +122,7 @@ def unresolved_variable(value):
     return match.group(1) if match else None
 
 
-def _expressions(value, prop):
+def _expressions(value, prop, doc=None):
     out, i = [], 0
     while True:
         start = value.find("$(", i)
@@ -113,7 +138,13 @@ def _expressions(value, prop):
         if depth:
             raise _error(prop, f"unbalanced parentheses in {value[start:]!r}")
         out.append(value[i:start])
+        if doc is not None:  # a document evaluates a bounded amount of arithmetic in all
+            doc.evaluated = getattr(doc, "evaluated", 0) + j - start
+            if doc.evaluated > MAX_EVALUATED_CHARS:
+                raise _error(prop, f"$(…) expressions in this file add up to more than "
+                             f"{MAX_EVALUATED_CHARS:,} characters (the limit)")
         out.append(format_number(evaluate(value[start + 2 : j], prop)))
+        _bounded(prop, out)
         i = j + 1
 
 
@@ -148,7 +179,7 @@ _FUNCTIONS = {
     "abs": abs,
     "min": min,
     "max": max,
-    "pow": pow,
+    "pow": lambda *args: _pow(*args),
     "sqrt": math.sqrt,
     "exp": math.exp,
     "log": math.log,
@@ -162,28 +193,76 @@ _NAMES = {"pi": math.pi, "e": math.e, "True": True, "False": False}
 
 def evaluate(text, prop):
     """Evaluate an arithmetic expression; anything else is a user error."""
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise _error(prop, f"cannot evaluate $({shown}): longer than {MAX_EXPRESSION_CHARS:,} "
+                     "characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
-        raise _error(prop, f"cannot evaluate $({text}): not an arithmetic expression") from None
+    except (SyntaxError, ValueError) as exc:
+        reason = str(getattr(exc, "msg", exc))  # an integer literal over Python's 4,300 digits
+        reason = reason.split(";")[0] if "limit" in reason else "not an arithmetic expression"
+        raise _error(prop, f"cannot evaluate $({shown}): {reason}") from None
+    except (RecursionError, MemoryError):
+        raise _error(prop, f"cannot evaluate $({shown}): nested too deeply") from None
     try:
-        return _eval(tree.body)
+        _check_depth(tree.body)
+        return _checked(_eval(tree.body))
     except N2D2PyError as exc:
-        raise _error(prop, f"cannot evaluate $({text}): {exc.message}") from None
+        raise _error(prop, f"cannot evaluate $({shown}): {exc.message}") from None
     except (ArithmeticError, ValueError, TypeError) as exc:
-        raise _error(prop, f"cannot evaluate $({text}): {exc}") from None
+        raise _error(prop, f"cannot evaluate $({shown}): {exc}") from None
+
+
+def _check_depth(root):
+    """Refuse an expression nested deeper than MAX_EXPRESSION_DEPTH (walked without recursion,
+    so that a 100,000-term sum is one line, not a RecursionError)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise N2D2PyError(f"nested more than {MAX_EXPRESSION_DEPTH} operations deep")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _checked(value):
+    """``value``, refused if it is an integer over MAX_INT_BITS bits."""
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise N2D2PyError(f"an integer over {MAX_INT_BITS} bits (the limit)")
+    if not isinstance(value, (int, float)):
+        raise N2D2PyError(f"the result {value} is not a real number")
+    return value
+
+
+def _check_size(op, left, right):
+    """Refuse, before computing it, an integer ``**``/``pow``/``*`` result over MAX_INT_BITS."""
+    if not (isinstance(left, int) and isinstance(right, int)):
+        return
+    if op is operator.pow and right > 0 and abs(left) > 1:
+        if right * (abs(left).bit_length() - 1) > MAX_INT_BITS:
+            raise N2D2PyError(f"{left} ** {right} is over {MAX_INT_BITS} bits (the limit)")
+    elif op is operator.mul and left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
+        raise N2D2PyError(f"a product over {MAX_INT_BITS} bits (the limit)")
+
+
+def _pow(base, exponent, modulus=None):
+    if modulus is None:
+        _check_size(operator.pow, base, exponent)
+    elif any(isinstance(v, int) and v.bit_length() > 256 for v in (base, exponent, modulus)):
+        raise N2D2PyError("pow(a, b, m) with numbers over 256 bits (the limit)")
+    return pow(base, exponent, modulus)
 
 
 def _eval(node):
     if isinstance(node, ast.Constant) and type(node.value) in (int, float, bool):
-        return node.value
+        return _checked(node.value)
     if isinstance(node, ast.Name) and node.id in _NAMES:
         return _NAMES[node.id]
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left), _eval(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > 1024 and abs(left) > 1:
-            raise N2D2PyError("exponent too large")
-        return _BINARY[type(node.op)](left, right)
+        op = _BINARY[type(node.op)]
+        _check_size(op, left, right)
+        return _checked(op(left, right))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_eval(node.operand))
     if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
@@ -205,7 +284,7 @@ def _eval(node):
         and node.func.id in _FUNCTIONS
         and not node.keywords
     ):
-        return _FUNCTIONS[node.func.id](*[_eval(a) for a in node.args])
+        return _checked(_FUNCTIONS[node.func.id](*[_eval(a) for a in node.args]))
     raise N2D2PyError(f"'{ast.unparse(node)}' is not allowed (numbers and arithmetic only)")
 
 

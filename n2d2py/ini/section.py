@@ -244,6 +244,8 @@ class Section:
     def _int(self, prop, text, expected="an integer"):
         self._check_variables(prop, text)
         if _INT.fullmatch(text):
+            if len(text) > _MAX_INT_DIGITS:
+                raise _bad(prop, text[:20] + "...", f"an integer of at most {_MAX_INT_DIGITS} digits")
             return int(text.replace(",", ""))
         if _FLOAT.fullmatch(text):
             number = float(text.replace(",", ""))
@@ -256,6 +258,9 @@ class Section:
         if _FLOAT.fullmatch(text):
             return float(text.replace(",", ""))
         raise _bad(prop, text, "a number")
+
+
+_MAX_INT_DIGITS = 1000
 
 
 def config_probe_name(label):

@@ -12,6 +12,9 @@ from n2d2py.errors import N2D2PyError
 from n2d2py.ini.resolve import expand_environment, resolve
 
 _TOKEN = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}", re.S)
+MAX_INCLUDE_DEPTH = 16  # {% include %} and templates whose output uses templates
+MAX_ITERATIONS = 100_000  # for and block iterations of one rendering, in all
+MAX_OUTPUT_CHARS = 16 << 20
 
 
 def render_section(doc, section):
@@ -29,6 +32,9 @@ def render_section(doc, section):
         )
     from n2d2py.ini.parse import read_text
 
+    if getattr(doc, "render_depth", 0) > MAX_INCLUDE_DEPTH:  # counted by the parser
+        raise N2D2PyError(f"templates render templates more than {MAX_INCLUDE_DEPTH} deep (a "
+                          "template that uses itself?)", section.file, section.line, section.name)
     params = {key: resolve(doc, section.name, prop) for key, prop in section.props.items()}
     params["SECTION_NAME"] = section.name
     params["SECTION_FILE_NAME"] = path
@@ -46,7 +52,7 @@ def render(text, params, path="<template>"):
         kind, arg, line = rest[0]
         raise N2D2PyError(f"unexpected {{% {arg} %}}", path, line)
     out = []
-    _Renderer(dict(params), path).run(nodes, out, prefixes=[])
+    _Renderer(dict(params), path, {"iterations": 0, "chars": 0}).run(nodes, out, prefixes=[])
     return "".join(out)
 
 
@@ -101,9 +107,24 @@ def _parse(tokens, path, closing):
 
 
 class _Renderer:
-    def __init__(self, params, path):
+    def __init__(self, params, path, budget, depth=0):
         self.params = params
         self.path = path
+        self.budget = budget  # shared by the includes of one rendering
+        self.depth = depth
+
+    def emit(self, text, line, out):
+        self.budget["chars"] += len(text)
+        if self.budget["chars"] > MAX_OUTPUT_CHARS:
+            raise N2D2PyError(f"the template renders more than {MAX_OUTPUT_CHARS:,} characters",
+                              self.path, line)
+        out.append(text)
+
+    def iterations(self, count, line):
+        self.budget["iterations"] += max(count, 0)
+        if self.budget["iterations"] > MAX_ITERATIONS:
+            raise N2D2PyError(f"the template loops more than {MAX_ITERATIONS:,} times (the "
+                              "limit)", self.path, line)
 
     def value(self, name, line, prefixes):
         if name == "#" and prefixes:
@@ -123,9 +144,9 @@ class _Renderer:
         for node in nodes:
             kind, line = node[0], node[2]
             if kind == "text":
-                out.append(node[1])
+                self.emit(node[1], line, out)
             elif kind == "var":
-                out.append(self.value(node[1], line, prefixes))
+                self.emit(self.value(node[1], line, prefixes), line, out)
             elif kind == "include":
                 self.include(node[1], line, out, prefixes)
             else:
@@ -136,6 +157,7 @@ class _Renderer:
         if len(parts) != 2:
             raise N2D2PyError(f"expected {{% block NAME %}}, got {{% {arg} %}}", self.path, line)
         count = self._int(self.value(parts[1], line, prefixes), line)
+        self.iterations(count, line)
         for i in range(count):
             self.run(body, out, prefixes + [(self.key(parts[1], prefixes), i)])
 
@@ -145,6 +167,7 @@ class _Renderer:
             raise N2D2PyError(f"expected {{% for V in range(a, b) %}}, got {{% {arg} %}}", self.path, line)
         bounds = [self._bound(b.strip(), line, prefixes) for b in m.groups()[1:] if b is not None]
         start, stop = (0, bounds[0]) if len(bounds) == 1 else bounds
+        self.iterations(stop - start, line)
         for i in range(start, stop):
             self.params[m.group(1)] = str(i)
             self.run(body, out, prefixes)
@@ -175,6 +198,7 @@ class _Renderer:
         inner = []
         self.run(body, inner, prefixes)
         self.params[self.key(parts[1], prefixes)] = "".join(inner).strip()
+        self.budget["chars"] -= sum(map(len, inner))  # counted again where it is used
 
     def include(self, name, line, out, prefixes):
         name = name.strip("\"'")
@@ -182,18 +206,22 @@ class _Renderer:
         path = next((p for p in candidates if os.path.isfile(p)), None)
         if path is None:
             raise N2D2PyError(f"included template not found: {name}", self.path, line)
+        if self.depth >= MAX_INCLUDE_DEPTH:
+            raise N2D2PyError(f"includes nested more than {MAX_INCLUDE_DEPTH} deep (a template "
+                              "that includes itself?)", self.path, line)
         from n2d2py.ini.parse import read_text
 
         nodes, _ = _parse(_tokens(read_text(path, "template file")), path, closing=())
-        _Renderer(self.params, path).run(nodes, out, prefixes)
+        _Renderer(self.params, path, self.budget, self.depth + 1).run(nodes, out, prefixes)
 
     def _bound(self, text, line, prefixes):
-        if re.fullmatch(r"[+-]?\d+", text):
+        if re.fullmatch(r"[+-]?\d{1,18}", text):
             return int(text)
         return self._int(self.value(text, line, prefixes), line)
 
     def _int(self, text, line):
         try:
             return int(float(text))
-        except ValueError:
-            raise N2D2PyError(f"expected an integer count, got '{text}'", self.path, line) from None
+        except (ValueError, OverflowError):
+            raise N2D2PyError(f"expected an integer count, got '{text[:40]}'", self.path,
+                              line) from None

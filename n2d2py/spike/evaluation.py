@@ -12,7 +12,7 @@ from n2d2py.spike import plot, transcode
 from n2d2py.spike.simulator import Simulator
 from n2d2py.spike.stats import SpikeStats
 from n2d2py.spike.time import WINDOW
-from n2d2py.weights import atomic_write_text
+from n2d2py.atomic import atomic_write_text
 
 SET = "test_spike"  # the targets' score set: <target>/ConfusionMatrix_test_spike.dat, ...
 CHUNK = 512  # stimuli handed to the compiled engine at a time

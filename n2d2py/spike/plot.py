@@ -7,7 +7,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from n2d2py.weights import atomic_write_bytes
+from n2d2py.atomic import atomic_write_bytes
 
 
 def output_counts_over_time(spikes, nb_outputs):

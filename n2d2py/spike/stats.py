@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from n2d2py.weights import atomic_write_text
+from n2d2py.atomic import atomic_write_text
 
 
 class SpikeStats:

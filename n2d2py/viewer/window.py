@@ -19,7 +19,7 @@ def png_bytes(fig):
 
 
 def save_pages(done, out_dir, log=print):
-    from n2d2py.weights import atomic_write_bytes
+    from n2d2py.atomic import atomic_write_bytes
 
     for name, _, fig in done:
         atomic_write_bytes(os.path.join(out_dir, name), png_bytes(fig))
@@ -28,7 +28,7 @@ def save_pages(done, out_dir, log=print):
 
 def write_html(done, path, run_dir, log=print):
     """One self-contained page: every figure as a base64 PNG data URI with its caption."""
-    from n2d2py.weights import atomic_write_text
+    from n2d2py.atomic import atomic_write_text
 
     title = html.escape(f"n2d2py run: {os.path.basename(os.path.abspath(run_dir))}")
     parts = [f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>",

@@ -165,6 +165,9 @@ def test_hash_mismatch_on_standard_shape(tmp_path, monkeypatch):
     assert fashion.load(np.random.default_rng(0)).size("Learn") == 50
 
 
+SHIPPED = Path(n2d2py.__file__).resolve().parent / "datasets" / "mnist"
+
+
 def test_data_root(monkeypatch, tmp_path):
     monkeypatch.setenv("N2D2_DATA", str(tmp_path))
     assert data_root() == tmp_path
@@ -173,10 +176,18 @@ def test_data_root(monkeypatch, tmp_path):
         Section(parse_text("[database]\nType=Fashion_MNIST_IDX_Database\n"), ["database"])
     ).data_path == tmp_path / "fashion-mnist"
     monkeypatch.delenv("N2D2_DATA")
-    shipped = Path(n2d2py.__file__).resolve().parents[1] / "datasets"
-    assert data_root() == (shipped if shipped.is_dir() else Path("datasets"))
-    # N2D2 models write DataPath=${N2D2_DATA}/mnist: without the variable, our root is used
-    assert database("DataPath=${N2D2_DATA}/mnist").data_path == data_root() / "mnist"
+    assert data_root() == Path("datasets")  # N2D2's default, in the working folder
+    # without the variable, ./datasets/<set> when it exists, else the copy inside the package,
+    # also for N2D2's DataPath=${N2D2_DATA}/mnist
+    monkeypatch.chdir(tmp_path)
+    assert database().data_path == SHIPPED
+    assert database("DataPath=${N2D2_DATA}/mnist").data_path == SHIPPED
+    assert DATABASES.get("Fashion_MNIST_IDX_Database").from_section(
+        Section(parse_text("[database]\nType=Fashion_MNIST_IDX_Database\n"), ["database"])
+    ).data_path == Path("datasets") / "fashion-mnist"  # not shipped: reported there
+    (tmp_path / "datasets" / "mnist").mkdir(parents=True)
+    assert database().data_path == Path("datasets") / "mnist"
+    assert database("DataPath=${N2D2_DATA}/mnist").data_path == Path("datasets") / "mnist"
 
 
 def test_read_idx_other_types(tmp_path):
@@ -186,7 +197,6 @@ def test_read_idx_other_types(tmp_path):
         read_idx(tmp_path / "a.idx", 3)
 
 
-SHIPPED = Path(n2d2py.__file__).resolve().parents[1] / "datasets" / "mnist"
 
 
 def test_shipped_mnist(monkeypatch):
@@ -200,3 +210,38 @@ def test_shipped_mnist(monkeypatch):
     for name, (_, _, sha) in MNIST_IDX_Database.files.items():
         data = gzip.decompress((SHIPPED / (name + ".gz")).read_bytes())
         assert hashlib.sha256(data).hexdigest() == sha
+
+
+def test_mnist_is_found_from_an_empty_folder(monkeypatch, tmp_path, capsys, write_tiny_mnist_ini):
+    """N2D2's way (cd run && n2d2py /path/to/model.ini ...) with N2D2_DATA unset: no datasets/
+    here, so the MNIST shipped inside the package is read."""
+    from n2d2py import cli
+
+    ini = write_tiny_mnist_ini(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.chdir(run)
+    monkeypatch.delenv("N2D2_DATA", raising=False)
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(ini), "-learn", "64", "-log", "64", "-seed", "1"])
+    out, err = capsys.readouterr()
+    assert info.value.code in (0, None), err
+    assert "Learn set size: 54000 stimuli" in out and "Test set size: 10000 stimuli" in out
+    assert (run / "weights" / "fc1_weights.syntxt").is_file()
+
+
+def test_missing_data_is_one_line_naming_where_it_looked(monkeypatch, tmp_path, capsys):
+    from n2d2py import cli
+
+    ini = tmp_path / "f.ini"
+    ini.write_text("[database]\nType=Fashion_MNIST_IDX_Database\n[sp]\nSizeX=28\nSizeY=28\n"
+                   "[fc]\nInput=sp\nType=Fc\nNbOutputs=10\n[fc.Target]\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("N2D2_DATA", raising=False)
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(ini), "-learn", "64"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if not line.startswith("warning:")]
+    assert info.value.code == 2 and len(lines) == 1, err
+    assert "Fashion-MNIST files not found: directory datasets/fashion-mnist does not exist" in err
+    assert f"looked for in {tmp_path}/datasets, then among those shipped with n2d2py (mnist)" in err
