@@ -89,7 +89,7 @@ def ini_copy(net, batch_size, folder):
     assert count, f"no batch size in {NETS[net]}"
     if net == "lenet":  # the copy is elsewhere: find the shipped MNIST by its path
         text = text.replace("Type=MNIST_IDX_Database",
-                            f"Type=MNIST_IDX_Database\nDataPath={ROOT / 'datasets' / 'mnist'}", 1)
+                            f"Type=MNIST_IDX_Database\nDataPath={ROOT / 'n2d2py' / 'datasets' / 'mnist'}", 1)
     path = Path(folder) / f"{net}-{batch_size}.ini"
     path.write_text(text)
     return path
