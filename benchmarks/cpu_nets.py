@@ -88,8 +88,9 @@ def ini_copy(net, batch_size, folder):
     text, count = re.subn(r"(?m)^(\$BATCH_SIZE=|BatchSize=)\d+", rf"\g<1>{batch_size}", text)
     assert count, f"no batch size in {NETS[net]}"
     if net == "lenet":  # the copy is elsewhere: find the shipped MNIST by its path
+        mnist = ROOT / "n2d2py" / "datasets" / "mnist"
         text = text.replace("Type=MNIST_IDX_Database",
-                            f"Type=MNIST_IDX_Database\nDataPath={ROOT / 'n2d2py' / 'datasets' / 'mnist'}", 1)
+                            f"Type=MNIST_IDX_Database\nDataPath={mnist}", 1)
     path = Path(folder) / f"{net}-{batch_size}.ini"
     path.write_text(text)
     return path
