@@ -18,6 +18,7 @@ class Device:
     name: str  # "cpu" or "cuda:N"
     xp: object  # numpy or cupy
     rng: np.random.Generator  # host RNG seeded by -seed: fillers, partitions, shuffling, dropout
+    group: object = None  # parallel.group.Group under mpiexec (this rank's part of each batch)
 
     def asarray(self, a, dtype=np.float32):
         return self.xp.asarray(a, dtype=dtype)

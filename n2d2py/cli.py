@@ -60,6 +60,8 @@ NOT_YET.update(N2D2_OPTIONS)  # the other N2D2 options n2d2py lacks (n2d2py/unsu
 @click.option("--dry-run", "dry_run", is_flag=True, help="Parse and build, print the layer table, exit.")
 @click.option("--strict", "strict", is_flag=True, help="Unused or unknown keys are errors.")
 @click.option("--debug", "debug", is_flag=True, help="Show tracebacks.")
+@click.option("--parallel", "parallel", type=click.Choice(["auto", "off", "single", "mpi", "nccl"]), default="auto",
+              help="Data-parallel communicator: auto = MPI when launched by mpiexec with several ranks [auto].")
 def command(**kwargs):
     """Simulate the network described by the N2D2 INI file INI."""
     if kwargs.pop("version"):
@@ -76,7 +78,10 @@ def command(**kwargs):
     except N2D2PyError as exc:
         if debug:
             raise
-        click.echo(f"error: {exc}", err=True)
+        from n2d2py import parallel
+
+        click.echo(f"error: {parallel.rank_prefix()}{exc}", err=True)
+        parallel.abort(2)  # under mpiexec the other ranks stop too, instead of waiting
         sys.exit(2)
     except OSError as exc:  # an output problem met outside the atomic writers
         from n2d2py.atomic import OUTPUT_ERRNOS, output_error

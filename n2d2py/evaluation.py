@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm import tqdm
 
+from n2d2py import parallel
 from n2d2py.backend import array_module, to_host
 from n2d2py.errors import N2D2PyError
 
@@ -16,24 +17,32 @@ def evaluate(net, db_set, score_set, opts, out_dir, desc, limit=None, index=None
 
     Scores accumulate in each target's ``score_set`` ("validation"/"test") after a reset;
     returns the first target's class-averaged ``-valid-metric``. ``index``: that stimulus only.
+    Under mpiexec each rank scores its range of the set and the counts are summed.
     """
     provider = net.provider
+    group = parallel.group_of(net.device)
     total = provider.size(db_set) if limit is None or limit < 0 else min(limit, provider.size(db_set))
     total = total if index is None else 1
     for _, _, target in net.targets:
         target.scores(score_set).clear()
-    with tqdm(total=total, unit="img", desc=desc, leave=False, dynamic_ncols=True, mininterval=0.5,
+    lo, hi = group.share(total) if group else (0, total)
+    with tqdm(total=hi - lo, unit="img", desc=desc, leave=False, dynamic_ncols=True, mininterval=0.5,
               disable=None) as bar:
         batches = provider.batches(db_set, limit=total) if index is None else [_one(net, db_set, index)]
         for x, labels, ids in batches:
             outputs = net.forward(x, train=False)
             for _, cell_name, target in net.targets:
                 target.process(score_set, outputs[cell_name], labels, ids)
+                if score_set == "test" and hasattr(target, "log_images"):  # per-pixel targets
+                    target.log_images(out_dir, score_set, outputs[net.input_name], ids)
             bar.update(len(labels))
             bar.set_postfix(success=f"{net.targets[0][2].scores(score_set).success_rate():.2%}",
                             refresh=False)
     for _, _, target in net.targets:
-        target.write_logs(out_dir, score_set)
+        if group is not None:
+            group.reduce_scores(target.scores(score_set))
+        if parallel.writes(net.device):
+            target.write_logs(out_dir, score_set)
     return net.targets[0][2].scores(score_set).average(opts.valid_metric)
 
 
@@ -44,13 +53,18 @@ def test(net, opts, out_dir):
     rate = None
     for section, _, target in net.targets:
         scores = target.scores("test")
-        rate = scores.success_rate()
         if len(net.targets) > 1:
             print(f"[{section}]")
+        if hasattr(target, "summary_lines"):  # TargetROIs: boxes, no recognition rate
+            print("\n".join(target.summary_lines("test")))
+            continue
+        rate = scores.success_rate()
         print(f"Final recognition rate: {100 * rate:.2f}%    (error rate: {100 * (1 - rate):.2f}%)")
         print_metrics(scores)
-        target.record_success(out_dir, "test", 0, rate)
-    write_plots(net, out_dir, curves=False, sets=("test",))
+        if parallel.writes(net.device):
+            target.record_success(out_dir, "test", 0, rate)
+    if parallel.writes(net.device):
+        write_plots(net, out_dir, curves=False, sets=("test",))
     return rate
 
 
@@ -124,7 +138,7 @@ def _plot_jobs(net, out_dir, best_step, best, metric, curves, sets):
         if curves and validation:
             jobs.append((plots.plot_success, (os.path.join(folder, "Success_validation.png"), learning,
                                               validation, best_point, metric)))
-        names = list(target.output_names())
+        names = list(target.matrix_names())  # a masked target's matrix adds "∅"
         for set_name in sets:
             scores = target.sets.get(set_name)
             if scores is not None and scores.matrix.sum() > 0:

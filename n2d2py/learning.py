@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from n2d2py import atomic, weights
+from n2d2py import atomic, parallel, weights
 from n2d2py.errors import N2D2PyError
 from n2d2py.evaluation import evaluate, print_metrics, wait_plots, write_plots
 
@@ -74,8 +74,9 @@ def learn(net, opts, out_dir, progress=None):
         target.window = opts.ws
     from n2d2py import run_folder
 
-    run_folder.defer(out_dir, lambda: write_schedule(net, out_dir,
-                                                     math.ceil(total / provider.batch_size)))
+    if parallel.writes(net.device):  # under mpiexec rank 0 alone writes the run folder
+        run_folder.defer(out_dir, lambda: write_schedule(net, out_dir,
+                                                         math.ceil(total / provider.batch_size)))
     bar = tqdm(total=total, initial=progress.seen, unit="img", desc="Learning", dynamic_ncols=True,
                mininterval=0.5, disable=None)
     try:
@@ -99,7 +100,7 @@ def _learn_loop(net, opts, out_dir, progress, bar, shuffle_rng, log_every, total
                 if index < progress.batch:
                     continue  # resuming inside an epoch: these batches were learned already
                 with np.errstate(over="ignore", invalid="ignore"):  # a NaN loss is reported below
-                    loss, changed = _step(net, x, labels, progress.seen, ids)
+                    loss, changed = _step(net, x, labels, progress.seen, ids, stop)
                 if not math.isfinite(loss):
                     raise _diverged(out_dir, progress, f"the loss became {loss} after "
                                     f"{progress.seen + len(labels)} stimuli")
@@ -148,9 +149,10 @@ def _all_finite(net):
 def _save_on_stop(net, out_dir, progress):
     from n2d2py import run_folder
 
-    run_folder.first_save(out_dir)
     path = os.path.join(out_dir, STATE)
-    save_checkpoint(net, path, progress)
+    if parallel.writes(net.device):
+        run_folder.first_save(out_dir)
+        save_checkpoint(net, path, progress)
     print(f"\nInterrupted after {progress.seen} stimuli; state saved in {path}/ "
           f"(resume with: -l {path})")
     raise KeyboardInterrupt
@@ -164,14 +166,25 @@ def _log_interval(opts, provider):
     return 1000  # N2D2's -log default
 
 
-def _step(net, x, labels, seen, ids=None):
+def _step(net, x, labels, seen, ids=None, stop=None):
     """One batch: forward, loss gradients of every target, backward, solver updates. Returns
-    the loss and the solver's "Learning rate after ..." line when the rate's step changed."""
-    grads, losses = net.loss_grads(net.forward(x, train=True), labels, "learning", ids)
-    loss = sum(losses)
+    the loss and the solver's "Learning rate after ..." line when the rate's step changed.
+
+    Under mpiexec the group computes this rank's slice and sums the gradients of the whole
+    batch over the ranks in one all-reduce, which also carries every rank's stop request
+    (``stop.requested`` becomes true on all ranks at the same batch)."""
+    group = parallel.group_of(net.device)
+    if group is None:
+        grads, losses = net.loss_grads(net.forward(x, train=True), labels, "learning", ids)
+        loss = sum(losses)
+    else:
+        loss, stop_any = group.learn_batch(net, x, labels, ids, stop is not None and stop.requested)
+        if stop is not None:
+            stop.requested = stop_any
     if not math.isfinite(loss):
         return loss, None  # the loop stops with the folder that holds the last good weights
-    net.backward(grads)
+    if group is None:
+        net.backward(grads)
     batch_size = len(labels)
     params = net.params()
     for param in params:
@@ -185,36 +198,43 @@ def _window_success(net):
 
 
 def _log_step(net, opts, out_dir, progress, has_validation):
-    """Curves and confusion of learning; validation; best weights; state for resuming."""
+    """Curves and confusion of learning; validation; best weights; state for resuming.
+    Under mpiexec every rank validates its part and rank 0 alone writes."""
     from n2d2py import run_folder
 
     if not _all_finite(net):  # never save a diverged network, as best or at all
         raise _diverged(out_dir, progress, f"the weights hold non-finite values after "
                         f"{progress.seen} stimuli")
-    run_folder.first_save(out_dir)  # the start-of-run files replace the previous run's now
+    writes = parallel.writes(net.device)
+    if writes:
+        run_folder.first_save(out_dir)  # the start-of-run files replace the previous run's now
     for _, _, target in net.targets:
-        target.record_success(out_dir, "learning", progress.seen)
-        target.write_logs(out_dir, "learning")
+        if writes:
+            target.record_success(out_dir, "learning", progress.seen)
+            target.write_logs(out_dir, "learning")
     if has_validation:
         score = evaluate(net, "Validation", "validation", opts, out_dir, desc="Validation")
         main = net.targets[0][2]
         for _, _, target in net.targets:
             value = target.scores("validation").average(opts.valid_metric)
-            target.record_success(out_dir, "validation", progress.seen, value)
+            if writes:
+                target.record_success(out_dir, "validation", progress.seen, value)
         if score > progress.best:
             progress.best, progress.best_step, progress.stale = score, progress.seen, 0
             print(f"+++ BEST validation score: {100 * score:.2f}% [{opts.valid_metric}]")
-            weights.save_weights(net.cells, os.path.join(out_dir, "weights_validation"))
-            save_checkpoint(net, os.path.join(out_dir, BEST_STATE), progress)
+            if writes:
+                weights.save_weights(net.cells, os.path.join(out_dir, "weights_validation"))
+                save_checkpoint(net, os.path.join(out_dir, BEST_STATE), progress)
             print("'weights_validation' saved!")
         else:
             progress.stale += 1
             print(f"--- LOWER validation score: {100 * score:.2f}% [{opts.valid_metric}] "
                   f"(best was {100 * progress.best:.2f}%)")
         print_metrics(main.scores("validation"))
-    weights.save_weights(net.cells, os.path.join(out_dir, "weights"))
-    save_checkpoint(net, os.path.join(out_dir, STATE), progress)
-    write_plots(net, out_dir, progress.best_step, progress.best, opts.valid_metric, background=True)
+    if writes:
+        weights.save_weights(net.cells, os.path.join(out_dir, "weights"))
+        save_checkpoint(net, os.path.join(out_dir, STATE), progress)
+        write_plots(net, out_dir, progress.best_step, progress.best, opts.valid_metric, background=True)
     for _, _, target in net.targets:
         target.scores("learning").clear()  # the next log step's confusion covers its own stretch
 
@@ -249,7 +269,9 @@ def save_checkpoint(net, directory, progress):
 
 def load_checkpoint(net, directory):
     """Restore weights, solver states and RNG from ``directory``; returns the Progress."""
-    params, solver_states, meta = weights.load_state(directory)
+    group = parallel.group_of(net.device)  # mpiexec: rank 0 reads, every rank restores
+    load = weights.load_state
+    params, solver_states, meta = group.on_root(load, directory) if group else load(directory)
     progress = _progress(meta, os.path.join(directory, "state.json"))
     weights.restore_state(net.cells, params, solver_states, where=directory)
     try:

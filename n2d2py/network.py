@@ -89,8 +89,10 @@ class Network:
             dy, loss = target.loss_grad(y, labels)
             if score_set is not None:
                 target.process(score_set, y, labels, ids)
-            grads[cell_name] = dy if cell_name not in grads else grads[cell_name] + dy
             losses.append(loss)
+            if dy is None:  # a target that only scores (TargetROIs)
+                continue
+            grads[cell_name] = dy if cell_name not in grads else grads[cell_name] + dy
         return grads, losses
 
     def zero_grad(self):
@@ -288,6 +290,7 @@ def _targets_of(doc, cells, provider):
                 cls = TARGETS.get(sec.get_str("Type", "TargetScore"), where=sec.prop("Type"))
                 cell = cells[name]
                 target = cls.from_section(sec, name, cell.out_shape[0], provider.label_names)
+                target.name_of = getattr(provider.database, "stimulus_name", None)  # for logs
                 found.append((section, name, target))
     if not found:
         raise N2D2PyError(
@@ -295,7 +298,7 @@ def _targets_of(doc, cells, provider):
             f"(layers: {', '.join(cells) or 'none'})",
             doc.path,
         )
-    return found
+    return _targets.link_targets(found)  # MaskLabelTarget, ROIsLabelTarget
 
 
 def report_unused(doc, config_chains):

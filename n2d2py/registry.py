@@ -29,6 +29,7 @@ class Registry:
         self.required = tuple(required)
         self.violations = []  # contract problems of registered entries (tests/test_conformance.py)
         self._items = {}
+        self._not_yet = {}  # N2D2 names known but not supported yet → what they are
 
     @property
     def contract(self):
@@ -70,14 +71,21 @@ class Registry:
 
         return deco
 
+    def refuse(self, name, what):
+        """An N2D2 ``name`` that is not supported yet: ``get`` says so, naming ``what`` it is."""
+        self._not_yet[name] = what
+
     def get(self, name, where=None):
         """The class registered as ``name``; ``where`` is a Prop (or None) for the error."""
         try:
             return self._items[name]
         except KeyError:
             pass
-        hint = did_you_mean(name, self._items, cutoff=0.5)
-        message = f"unknown {self.kind} '{name}'{hint} (known: {', '.join(self.names())})"
+        if name in self._not_yet:
+            message = f"{self.kind} '{name}' ({self._not_yet[name]}) is not supported yet"
+        else:
+            hint = did_you_mean(name, self._items, cutoff=0.5)
+            message = f"unknown {self.kind} '{name}'{hint} (known: {', '.join(self.names())})"
         if where is not None:
             raise N2D2PyError(message, where.file, where.line, where.section, where.key)
         raise N2D2PyError(message)

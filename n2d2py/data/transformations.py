@@ -5,6 +5,13 @@ of uint8 or float32. ``apply(img, rng)`` returns the transformed stimulus; ``app
 does the same on a stack (N, H, W[, C]) of equally sized stimuli, vectorised where cheap.
 A transformation that turns the data into real numbers (RangeAffine, Normalize) returns
 float32: integer data still integer at the end are normalised to [0, 1] by the provider.
+
+Composite stimuli (``CompositeStimuli=1``) carry a pixel label map and a list of ROIs next to
+the image: ``apply_labelled(img, labels, rois, rng)`` transforms the three with the same
+random draws (spec addendum §4.4). A photometric transformation leaves the labels alone; a
+geometric one (``geometric = True``) moves them as it moves the image: label maps are
+resampled nearest-neighbour and padded with -1, a 1×1 map (a stimulus that is not composite)
+is left as it is.
 """
 
 import math
@@ -12,6 +19,7 @@ import math
 import cv2
 import numpy as np
 
+from n2d2py.data import rois as roi_ops
 from n2d2py.registry import TRANSFORMATIONS
 
 APPLY_TO = ("All", "LearnOnly", "ValidationOnly", "TestOnly", "NoLearn", "NoValidation", "NoTest")
@@ -44,6 +52,7 @@ class Transformation:
     """Base: ``ApplyTo`` handling and the per-stimulus loop of ``apply_batch``."""
 
     section = None  # the INI section it was read from (locates errors found while applying)
+    geometric = False  # moves pixels: must transform label maps and ROIs (apply_labelled)
 
     def __init__(self, apply_to="All"):
         if apply_to not in APPLY_TO:
@@ -68,6 +77,12 @@ class Transformation:
 
     def apply_batch(self, imgs, rng):
         return np.stack([self.apply(img, rng) for img in imgs])
+
+    def apply_labelled(self, img, labels, rois, rng):
+        """(image, int label map (H, W) or (1, 1), list of ROI) after the transformation."""
+        if self.geometric:
+            raise NotImplementedError(f"{self.type_name} does not transform label maps")
+        return self.apply(img, rng), labels, rois
 
     def __repr__(self):
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "section")
@@ -100,19 +115,34 @@ class Rescale(Transformation):
             "resize_to_fit": sec.get_bool("ResizeToFit", True),
         }
 
+    geometric = True
+
+    def ratios(self, h, w):
+        """(x ratio, y ratio) from an input of h×w (one ratio with KeepAspectRatio)."""
+        rx, ry = self.width / w, self.height / h
+        if self.keep_aspect_ratio:
+            rx = ry = min(rx, ry) if self.resize_to_fit else max(rx, ry)
+        return rx, ry
+
     def out_size(self, h, w):
-        """(height, width) of the result for an input of h×w."""
+        """(height, width) of the result for an input of h×w (truncated, as N2D2)."""
         if not self.keep_aspect_ratio:
             return self.height, self.width
-        ratios = (self.width / w, self.height / h)
-        scale = min(ratios) if self.resize_to_fit else max(ratios)
-        return max(1, round(h * scale)), max(1, round(w * scale))
+        rx, ry = self.ratios(h, w)
+        return max(1, int(h * ry)), max(1, int(w * rx))
 
     def apply(self, img, rng):
         h, w = self.out_size(*img.shape[:2])
         if (h, w) == img.shape[:2]:
             return img
         return _like(cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR), img)
+
+    def apply_labelled(self, img, labels, rois, rng):
+        rx, ry = self.ratios(*img.shape[:2])
+        out = self.apply(img, rng)
+        if labels.size > 1 and labels.shape != out.shape[:2]:
+            labels = cv2.resize(labels, out.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+        return out, labels, [r.scaled(rx, ry) for r in rois]
 
 
 _BORDERS = {
@@ -159,8 +189,18 @@ class PadCrop(Transformation):
         top, left = math.ceil(dh / 2), math.ceil(dw / 2)
         return (top, dh - top), (left, dw - left)
 
+    geometric = True
+
     def apply(self, img, rng):
         return self.apply_batch(img[None], rng)[0]
+
+    def apply_labelled(self, img, labels, rois, rng):
+        h, w = img.shape[:2]
+        (top, bottom), (left, right) = self._margins(h, w)
+        if labels.size > 1:
+            labels = _pad_crop_labels(labels, top, bottom, left, right)
+        out = self.apply(img, rng)
+        return out, labels, roi_ops.pad_crop_rois(rois, -left, -top, *out.shape[1::-1])
 
     def apply_batch(self, imgs, rng):
         (top, bottom), (left, right) = self._margins(*imgs.shape[1:3])
@@ -223,8 +263,19 @@ class Flip(Transformation):
             rows ^= rng.random(n) < 0.5
         return cols, rows
 
+    geometric = True
+
     def apply(self, img, rng):
         return self.apply_batch(img[None], rng)[0]
+
+    def apply_labelled(self, img, labels, rois, rng):
+        cols, rows = (bool(v[0]) for v in self._draw(rng, 1))  # one coin for all three
+        h, w = img.shape[:2]
+        step = (-1 if rows else 1, -1 if cols else 1)
+        img = img[:: step[0], :: step[1]]
+        if labels.size > 1:
+            labels = labels[:: step[0], :: step[1]]
+        return img, labels, [r.flipped(w, h, cols, rows) for r in rois]
 
     def apply_batch(self, imgs, rng):
         cols, rows = self._draw(rng, len(imgs))
@@ -388,6 +439,14 @@ def _per_channel(values, channels, ndim):
     if values.size != channels or ndim != 4:
         raise ValueError(f"{values.size} values given for a stimulus with {channels} channel(s)")
     return values.reshape(1, 1, 1, channels)
+
+
+def _pad_crop_labels(labels, top, bottom, left, right):
+    """A label map cropped by negative margins and padded with -1 by positive ones."""
+    h, w = labels.shape
+    labels = labels[max(-top, 0) : h - max(-bottom, 0), max(-left, 0) : w - max(-right, 0)]
+    pads = ((max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0)))
+    return np.pad(labels, pads, constant_values=-1) if any(map(any, pads)) else labels
 
 
 def _positive(sec, key):

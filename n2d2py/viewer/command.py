@@ -13,7 +13,8 @@ from n2d2py.viewer.window import display_problem, save_pages, show_interactive, 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="test.py", description="Show what an n2d2py (or N2D2) run folder holds: curves, "
-        "confusion matrix, misclassified stimuli, one stimulus through the layers, find-lr.")
+        "confusion matrix, misclassified stimuli, one stimulus through the layers, find-lr, "
+        "segmentation overlays with their boxes (per-pixel targets).")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder (the -o of n2d2py)")
     parser.add_argument("--save", metavar="OUT_DIR", help="write the figures as PNGs there")
     parser.add_argument("--html", metavar="FILE", help="write one self-contained HTML page")

@@ -56,6 +56,8 @@ def _misclassified(run_dir, set_name, target):
     if not rows:
         raise Skip(f"no misclassified stimulus in the {set_name} set")
     rebuilt = rebuild(run_dir, target)
+    if _spatial(rebuilt):
+        raise Skip("a per-pixel target: its stimuli are on the segmentation pages")
     positions = rebuilt.positions(set_name, [r[0] for r in rows])
     return rebuilt, [(int(p), r[0], r[2], r[3]) for p, r in zip(positions, rows) if p >= 0]
 
@@ -94,6 +96,8 @@ def figure_stimulus(run_dir, set_name="test", k=None, target=None):
     layer of the rebuilt network."""
     _check_set(set_name)
     rebuilt = rebuild(run_dir, target)
+    if _spatial(rebuilt):
+        raise Skip("a per-pixel target: its stimuli are on the segmentation pages")
     k = default_stimulus(run_dir, set_name, target) if k is None else k
     size = rebuilt.net.provider.size(SETS[set_name])
     if not 0 <= k < size:
@@ -157,6 +161,10 @@ def pages(run_dir, set_name="test", stimulus=None, target=None, log=print, debug
         k = default_stimulus(run_dir, set_name, target) if stimulus is None else stimulus
         return f"stimulus_{k}.png", figure_stimulus(run_dir, set_name, k, target)
 
+    def segmentation_stimulus():
+        k = 0 if stimulus is None else stimulus
+        return f"segmentation_{k}.png", figure_segmentation(run_dir, set_name, [k], target)
+
     wanted = [
         ("success curves", lambda: ("curves.png", figure_curves(run_dir, target))),
         (f"confusion matrix ({set_name})",
@@ -166,6 +174,12 @@ def pages(run_dir, set_name="test", stimulus=None, target=None, log=print, debug
         (f"stimulus through the layers ({set_name})", stimulus_page),
         ("find-lr curve", lambda: ("find_lr.png", figure_find_lr(run_dir))),
     ]
+    if _per_pixel(run_dir, target):  # segmentation pages instead of the gallery and stimulus
+        wanted[2:4] = [
+            (f"segmentation of a stimulus ({set_name})", segmentation_stimulus),
+            (f"segmentation page ({set_name})", lambda: (
+                f"segmentation_{set_name}.png", figure_segmentation(run_dir, set_name, None, target))),
+        ]
     done = []
     for caption, make in wanted:
         try:
@@ -180,3 +194,89 @@ def pages(run_dir, set_name="test", stimulus=None, target=None, log=print, debug
                 raise
             log(f"skipped {caption}: {type(exc).__name__}: {exc}")
     return done
+
+
+# -- segmentation (spatial targets) -------------------------------------------------------------
+
+SEGMENTATION_PAGE = 6  # stimuli on the segmentation page
+
+
+def _spatial(rebuilt):
+    return tuple(rebuilt.net.cells[rebuilt.cell_name].out_shape[1:]) != (1, 1)
+
+
+def _per_pixel(run_dir, target):
+    """Whether the viewed target scores a spatial output (False when the run cannot be rebuilt:
+    the pages that need the network say why)."""
+    try:
+        return _spatial(rebuild(run_dir, target))
+    except Exception:
+        return False
+
+
+def figure_segmentation(run_dir, set_name="test", positions=None, target=None):
+    """Stimuli of the set with the target's estimated per-pixel classes and the boxes of the
+    network's TargetROIs, beside their ground truth (per-pixel targets and true ROIs)."""
+    from n2d2py.targets.rois import TargetROIs
+    from n2d2py.viewer import segmentation as seg
+
+    _check_set(set_name)
+    rebuilt = rebuild(run_dir, target)
+    if not _spatial(rebuilt):
+        raise Skip(f"{rebuilt.section} scores 1×1 outputs (no segmentation to show)")
+    size = rebuilt.net.provider.size(SETS[set_name])
+    positions = list(range(min(SEGMENTATION_PAGE, size))) if positions is None else positions
+    if not positions or not all(0 <= k < size for k in positions):
+        raise ViewerError(f"--stimulus {positions}: the {set_name} set has {size} stimuli")
+    x, labels, ids = rebuilt.read(set_name, positions)
+    outputs = rebuilt.forward(x)
+    for _, cell_name, t in rebuilt.net.targets:  # in link order: masks before the masked
+        t.scores("view").clear()
+        t.process("view", outputs[cell_name], labels, ids)
+    t = rebuilt.target
+    estimated, values, _ = t.last
+    truth = t.pixel_targets(labels, estimated.shape[2:])
+    shown = t.mask_ok(truth.shape)
+    keys, n = t.keys, t.nb_targets
+    rois_targets = [r for _, _, r in rebuilt.net.targets if isinstance(r, TargetROIs)]
+    label_names = list(rebuilt.net.provider.label_names)
+    rows = []
+    for i, k in enumerate(positions):
+        est = seg.colours(estimated[i, 0], n, keys.labels_hue_offset, keys.no_display_label,
+                          values[i, 0] if keys.estimated_labels_value_display else None,
+                          None if shown is None else shown[i])
+        true = seg.colours(truth[i], n, keys.labels_hue_offset, keys.no_display_label)
+        row = seg.SegmentationRow(f"{set_name} #{k} (id {int(ids[i])})",
+                                  seg.overlay(x[i, 0], est), seg.overlay(x[i, 0], true))
+        row.estimated_boxes = _estimated_boxes(rois_targets, i, seg)
+        rois = labels.rois[i] if hasattr(labels, "rois") else []
+        row.true_boxes = [(r, label_names[r.label] if 0 <= r.label < len(label_names)
+                           else str(r.label), seg.TRUTH_COLOUR) for r in rois]
+        rows.append(row)
+    legend = [(f"{c} {name}", seg.colours(np.array([[c]]), n, keys.labels_hue_offset,
+                                          keys.no_display_label)[0, 0])
+              for c, name in enumerate(t.output_names())]
+    legend.append(("ignored" + (" / masked" if shown is not None else ""), (127, 127, 127)))
+    title = (f"[{rebuilt.section}] {set_name} set: estimated classes per pixel and the boxes of "
+             f"{', '.join(r.name for r in rois_targets) or 'no TargetROIs'} (left), targets and "
+             f"true ROIs (right); weights {os.path.basename(rebuilt.weights_dir)}/")
+    return seg.draw_segmentation(rows, title, legend)
+
+
+def _estimated_boxes(rois_targets, i, seg):
+    """The boxes of the first TargetROIs for stimulus i, labelled with every TargetROIs' class
+    for the same box (e.g. face and gender), coloured by the first one's match."""
+    if not rois_targets:
+        return []
+    first = rois_targets[0]
+    found = []
+    for d in first.scores("view").detections[i][2]:
+        texts = []
+        for r in rois_targets:
+            same = [e for e in r.scores("view").detections[i][2] if e.box.x0 == d.box.x0
+                    and e.box.y0 == d.box.y0 and e.box.x1 == d.box.x1 and e.box.y1 == d.box.y1]
+            if same:
+                texts.append(f"{r.class_names()[same[0].box.label]} {same[0].score:.3g}")
+        expected = first.output_of(d.match.label) if d.match is not None else None
+        found.append((d.box, " | ".join(texts), seg.box_colour(d, expected)))
+    return found

@@ -1,4 +1,5 @@
-"""Targets: loss and gradient (spec §3.7), scores and metrics, LabelsMapping (spec §5)."""
+"""TargetScore on 1×1 outputs: loss and gradient (spec §3.7), scores and metrics, LabelsMapping
+(spec §5)."""
 
 import os
 
@@ -151,7 +152,7 @@ cat 0
 dog 1   # trailing comment
 "big cat" 0
 bird* 2
-f+sh 2
+f?sh 2
 * -1
 default 3
 """
