@@ -82,8 +82,8 @@ class BatchNormCell(Cell):
         if kernels is None or x.dtype.kind != "f" or x.ndim != 4:
             return None
         group = parallel.group_of(self.device)
-        if group is not None and group.batch is not None:  # statistics summed over the ranks
-            return None
+        if group is not None and group.batch is not None and group.size > 1:
+            return None  # statistics summed over the ranks: the generic path
         if act is None or type(act) is Linear:
             return kernels, 0, 0.0, 0.0
         if type(act) is Rectifier and act.leak_slope >= 0:
