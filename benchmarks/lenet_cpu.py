@@ -81,12 +81,18 @@ def _time_cell(cell, name, timings):
 def profile(batch_size, batches):
     """ms per batch of each n2d2py cell (forward includes its activation), then PyTorch's
     operators by self CPU time (torch.profiler), for a training and an inference step."""
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
-
     timings = {}
     ours_train, ours_infer, x, labels = n2d2py_lenet(batch_size, timings)
     torch_train, torch_infer = torch_lenet(x, labels)
+    print_profile(ours_train, ours_infer, torch_train, torch_infer, timings, batch_size, batches)
+
+
+def print_profile(ours_train, ours_infer, torch_train, torch_infer, timings, batch_size, batches):
+    """Per-cell ms per batch of n2d2py's steps (``timings`` filled by ``_time_cell``), then
+    PyTorch's operators by self CPU time (torch.profiler), training then inference."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
     for kind, ours, theirs in (("training", ours_train, torch_train),
                                ("inference", ours_infer, torch_infer)):
         rate(ours, 5, batch_size)

@@ -81,15 +81,45 @@ def scatter_add(target, index, values):
         cupyx.scatter_add(target, index, values)
 
 
+def keep_freed_memory():
+    """Ask glibc's malloc to keep freed memory for reuse rather than hand it back to the
+    system (done once, for the CPU). numpy allocates each cell's outputs and gradients anew at
+    every batch; blocks of a few MB above malloc's mmap threshold, or freed at the top of the
+    heap, otherwise return to the system and cost page faults again at the next batch: 8
+    GEMMs writing fresh 1.2 MB arrays measured 13-22 ms here instead of 1.7 ms. The process
+    then keeps its peak working set resident between batches (what one step needs anyway).
+    No-op where the C library has no ``mallopt`` (not glibc)."""
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_trim_threshold, (1 << 31) - 1)
+    if not mallopt(m_mmap_threshold, 1 << 30):
+        mallopt(m_mmap_threshold, 32 << 20)  # the largest older glibc versions accept
+
+
+_malloc_tuned = False
+
+
 def cpu_kernels(a):
-    """The compiled CPU kernels (``n2d2py.kernels_cpu``, numba) for a numpy array, None for a
-    CuPy one. The one place that picks them: callers run the kernel when given one, else the
-    xp path that computes the same values on either array module."""
+    """The compiled CPU kernels (the ``n2d2py.kernels`` package, numba) for a numpy array, None
+    for a CuPy one. The one place that picks them: callers run the kernel when given one, else
+    the xp path that computes the same values on either array module."""
     if type(a).__module__.startswith("cupy"):
         return None
-    from n2d2py import kernels_cpu  # imported on first use: numba loads in ~0.5 s
+    keep_freed_memory()
+    from n2d2py import kernels  # imported on first use: numba loads in ~0.5 s
 
-    return kernels_cpu
+    return kernels
 
 
 # -- CPU worker threads -------------------------------------------------------------------

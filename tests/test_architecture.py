@@ -46,10 +46,22 @@ def test_only_the_builder_and_provider_read_type():
 
 
 def test_compiled_cpu_kernels_are_chosen_in_one_place():
-    """kernels_cpu.py (numba, CPU-only) is handed out by backend.cpu_kernels alone: a call site
+    """n2d2py/kernels/ (numba, CPU-only) is handed out by backend.cpu_kernels alone: a call site
     asks it for the kernels of its array and keeps the xp path for CuPy arrays. (The kernels
     are the one numerical code that is not xp; tests/cells/test_kernels_cpu.py holds them to
     the xp path.)"""
+    def imports_kernels(path):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [f"{node.module}.{a.name}" for a in node.names] + [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if any(n == "n2d2py.kernels" or n.startswith("n2d2py.kernels.") for n in names):
+                return True
+        return False
+
     users = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
-             if "import kernels_cpu" in p.read_text() or "kernels_cpu import" in p.read_text()}
+             if p.parent.name != "kernels" and imports_kernels(p)}
     assert users == {"backend.py"}, users

@@ -11,12 +11,17 @@ variances at 0, and the activation is applied after the normalisation.
 Under mpiexec the batch statistics are those of the whole batch, summed over the ranks
 (synchronised BatchNorm, ``parallel.batch_mean_var``): N processes learn what one does.
 
+On the CPU (``backend.cpu_kernels``) in one process, with no activation, Linear or a
+Rectifier, the cell runs fused compiled passes instead: one pass for the batch sums, one that
+normalises and applies the activation; in the backward one pass for the two gradient sums,
+one for the input gradient. It keeps only references to its input and output (no x̂ copy).
+
 Means and variances are not learned: they are ``buffers()`` (saved in ``<cell>_means.syntxt``
 / ``<cell>_variances.syntxt`` and in checkpoints, never given a solver).
 """
 
-from n2d2py import parallel
-from n2d2py.activations import make_activation
+from n2d2py import backend, parallel
+from n2d2py.activations import Linear, Rectifier, make_activation
 from n2d2py.cells._windows import concat_channels, split_channels
 from n2d2py.cells.base import Cell, Param, check_stacked_inputs, stacked_shape
 from n2d2py.errors import N2D2PyError
@@ -69,6 +74,91 @@ class BatchNormCell(Cell):
         """Non-learned state saved with the weights: the moving mean and variance."""
         return [self.mean, self.variance]
 
+    # -- fused CPU path --------------------------------------------------------------------
+    def _fused_activation(self, x):
+        """(kernels, act code, leak, clip) when the fused CPU kernels apply to ``x``."""
+        kernels = backend.cpu_kernels(x)
+        act = self.activation
+        if kernels is None or x.dtype.kind != "f" or x.ndim != 4:
+            return None
+        group = parallel.group_of(self.device)
+        if group is not None and group.batch is not None and group.size > 1:
+            return None  # statistics summed over the ranks: the generic path
+        if act is None or type(act) is Linear:
+            return kernels, 0, 0.0, 0.0
+        if type(act) is Rectifier and act.leak_slope >= 0:
+            return kernels, 1, act.leak_slope, act.clipping
+        return None
+
+    def forward(self, xs, train=False):
+        x = concat_channels(xs)
+        self._fused = self._fused_activation(x)
+        if self._fused is None:
+            return super().forward(xs, train)
+        kernels, act, leak, clip = self._fused
+        xp, dtype = self.xp, x.dtype
+        x = xp.ascontiguousarray(x)
+        n, c = x.shape[:2]
+        flat = x.reshape(n, c, -1)
+        chunks = backend.split_batch(x, n, x.size)
+        self._batch_stats = train and self.momentum > 0
+        if self._batch_stats:
+            count = x.size // c
+            sums = kernels.channel_sums(dtype)
+            parts = backend.run_split(
+                chunks, lambda a, b: sums(flat[a:b], xp.zeros((2, c), dtype=xp.float64)))
+            total = sum(parts)
+            mean = total[0] / count
+            var = xp.maximum(total[1] / count - mean * mean, 0.0)
+            self._update_moving_averages(mean, var, count)
+            mean, var = mean.astype(dtype), var.astype(dtype)
+        else:
+            mean, var = self.mean.data.astype(dtype), self.variance.data.astype(dtype)
+        inv_std = (1.0 / xp.sqrt(var + dtype.type(self.epsilon))).astype(dtype)
+        scale = self.scale.data.astype(dtype)
+        a, bias = scale * inv_std, self.bias.data.astype(dtype)
+        y = xp.empty_like(x)
+        out = y.reshape(n, c, -1)
+        kernel = kernels.normalize(act, dtype)
+        leak, clip = dtype.type(leak), dtype.type(clip)
+        backend.run_split(chunks, lambda lo, hi: kernel(flat[lo:hi], mean, a, bias, leak, clip,
+                                                        out[lo:hi]))
+        self._x, self._y, self._mean, self._inv_std = flat, out, mean, inv_std
+        self._xhat = None
+        return y
+
+    def backward(self, dy):
+        if self._fused is None:
+            return super().backward(dy)
+        kernels, act, leak, clip = self._fused
+        xp, dtype = self.xp, self._x.dtype
+        n, c = self._x.shape[:2]
+        g = xp.ascontiguousarray(dy, dtype=dtype).reshape(n, c, -1)
+        x, y, mean, inv_std = self._x, self._y, self._mean, self._inv_std
+        leak, clip = dtype.type(leak), dtype.type(clip)
+        chunks = backend.split_batch(g, n, 2 * g.size)
+        sums = kernels.normalize_backward_sums(act, dtype)
+        parts = backend.run_split(chunks, lambda a, b: sums(
+            g[a:b], x[a:b], y[a:b], mean, inv_std, leak, clip, xp.zeros((2, c), xp.float64)))
+        total = sum(parts)
+        self.scale.grad += total[1].astype(self.scale.grad.dtype)
+        self.bias.grad += total[0].astype(self.bias.grad.dtype)
+        if not (self.needs_input_grad and self.back_propagate):
+            return [None] * len(self.inputs)
+        k1 = self.scale.data.astype(dtype) * inv_std
+        if self._batch_stats:  # the batch mean and variance depend on x too
+            count = x.size // c
+            k2, k3 = (total[0] / count).astype(dtype), (total[1] / count).astype(dtype)
+        else:
+            k2 = k3 = xp.zeros(c, dtype=dtype)
+        dx = xp.empty((n, c) + tuple(dy.shape[2:]), dtype=dtype)
+        flat = dx.reshape(n, c, -1)
+        kernel = kernels.normalize_backward(act, dtype)
+        backend.run_split(chunks, lambda a, b: kernel(
+            g[a:b], x[a:b], y[a:b], mean, inv_std, k1, k2, k3, leak, clip, flat[a:b]))
+        return split_channels(dx, self.channels)
+
+    # -- generic path (CuPy, other activations) ----------------------------------------------
     def _forward(self, xs, train):
         x = concat_channels(xs)
         xp, dtype = self.xp, x.dtype

@@ -78,8 +78,11 @@ class ElemWiseCell(Cell):
         self.xs = xs
         xp, op, dtype = self.xp, self.operation, xs[0].dtype
         coeffs = [self._coeffs(i, dtype) for i in range(len(xs))]
-        if op == "Sum":
-            y = sum(w * x + s for x, (w, s) in zip(xs, coeffs))
+        if op == "Sum":  # a weight of 1 and a shift of 0 cost no pass over the data
+            y = None
+            for x, (w, s) in zip(xs, coeffs):
+                term = _affine(x, w, s)
+                y = term if y is None else y + term
         elif op == "AbsSum":
             y = sum(w * xp.abs(x) for x, (w, _) in zip(xs, coeffs))
         elif op == "EuclideanSum":
@@ -101,7 +104,7 @@ class ElemWiseCell(Cell):
         xp, op, xs = self.xp, self.operation, self.xs
         coeffs = [self._coeffs(i, dz.dtype) for i in range(len(xs))]
         if op == "Sum":
-            grads = [w * dz for w, _ in coeffs]
+            grads = [_affine(dz, w, 0) for w, _ in coeffs]
         elif op == "AbsSum":
             grads = [w * xp.where(x >= 0, dz, -dz) for x, (w, _) in zip(xs, coeffs)]
         elif op == "EuclideanSum":
@@ -134,6 +137,16 @@ class ElemWiseCell(Cell):
         ins = ",".join(p.name for p in self.inputs)
         act = f" {type(self.activation).__name__}" if self.activation else ""
         return f"ElemWiseCell({self.name} <- {ins}: {self.out_shape} {self.operation}{act})"
+
+
+def _affine(x, w, s):
+    """w·x + s, skipping the multiply by a scalar 1 and the addition of a scalar 0."""
+    scalar = not hasattr(w, "shape")
+    if not (scalar and w == 1):
+        x = w * x
+    if not (scalar and not hasattr(s, "shape") and s == 0):
+        x = x + s
+    return x
 
 
 def _complete(values, count, fill):

@@ -75,6 +75,16 @@ def grouped_mask(groups, channels, nb_outputs):
     return mask
 
 
+def even_groups(mask):
+    """G > 1 when the (O, C) ``mask`` is ``grouped_mask(G, C, O)`` with O and C multiples of
+    G (the layout a grouped convolution computes block by block), else 1."""
+    o, c = mask.shape
+    for g in range(2, min(o, c) + 1):
+        if o % g == 0 and c % g == 0 and mask.sum() == o * (c // g):
+            return g if (mask == grouped_mask(g, c, o)).all() else 1
+    return 1
+
+
 def canvas_mask(channels, nb_outputs, size=(1, 1), stride=(1, 1), offset=(0, 0), iterations=0):
     """N2D2's canvas: patch (x = outputs, y = channels) moved by ``stride`` at each iteration."""
     size_x = size[0] or nb_outputs

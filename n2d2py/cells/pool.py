@@ -1,9 +1,9 @@
 """Max / average pooling over a channel map (N2D2: PoolCell, spec §3.3 and §1.11).
 
 The one-to-one map (``Mapping.Size=1``, every Pool in the models) pools each channel on its
-own: on the CPU with compiled kernels (``kernels_cpu``), elsewhere on windows views. A general
-map makes output o pool over all of its mapped channels at once: the max over channels ×
-window, or their average. Average pooling divides by the full window size, padding
+own: on the CPU with compiled kernels (``n2d2py.kernels``), elsewhere on windows views. A
+general map makes output o pool over all of its mapped channels at once: the max over
+channels × window, or their average. Average pooling divides by the full window size, padding
 included (count-include-pad, as cuDNN's default in N2D2's CUDA model), and by the number of
 mapped channels for general maps.
 """

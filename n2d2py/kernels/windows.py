@@ -1,77 +1,40 @@
-"""Compiled CPU kernels (numba) for the loops numpy cannot run in one pass.
+"""Sliding-window kernels: im2col and its adjoint, max and average pooling, a transpose."""
 
-numpy has no scatter-add over overlapping windows (col2im), no fused max-with-index over a
-window (max pooling), and spends one temporary per operator in ReLU's backward. These kernels
-do each in a single pass, for float32 and float64 alike (the gradient checks run in float64).
-They are CPU-only: only ``backend.cpu_kernels`` hands them out, for numpy arrays; CuPy arrays
-take the xp path next to each call site, which computes the same values (tests compare both on
-numpy arrays). They run serially on the chunk of images they are given (``nogil``): the
-callers spread the chunks of a batch over the worker threads (``backend.run_split``).
-
-Each public function here builds a kernel for some constants (the window geometry, and the
-dtype of the arrays it will see) and returns it compiled: numba takes the closure's integers
-as constants, unrolls the window loops and drops the bounds checks that cannot fail, 3-10×
-faster than a kernel reading the geometry at run time. A kernel is compiled on first use and
-cached on disk (``cache=True``): the first run on a machine pays about a second per kernel,
-later runs load the machine code. Every kernel has a cache name of its own (constants and
-dtype included) and is only ever called with one signature (C-contiguous arrays of that
-dtype): numba's on-disk index is not safe against two processes adding different entries to
-the same index at once, which happens when test runs compile kernels side by side.
-"""
-
-from functools import lru_cache, wraps
-
-import numba
 import numpy as np
 
-
-def _specialised(builder):
-    """``builder(*constants)`` → its inner function compiled by numba under the cache name
-    ``<builder>_<constants>``, memoised."""
-
-    @lru_cache(maxsize=None)
-    @wraps(builder)
-    def get(*constants):
-        fn = builder(*constants)
-        fn.__name__ = fn.__qualname__ = "_".join(
-            [builder.__name__] + [str(c).replace("-", "m") for c in constants]
-        )
-        return numba.njit(cache=True, nogil=True)(fn)
-
-    return get
+from n2d2py.kernels._compile import _specialised, helper
+from n2d2py.kernels.depthwise import _pad_into
 
 
 @_specialised
 def im2col(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
     """kernel(x, out): out[n, c, i, j, y, x] = x[n, c, y·sh + i·dh − ph, x·sw + j·dw − pw],
     0 where that falls in the padding; ``out`` is (N, C, kh, kw, Ho, Wo). ``dtype`` (here and
-    below): the element type of the arrays the kernel is called with, for its cache name."""
+    below): the element type of the arrays the kernel is called with, for its cache name.
+
+    With padding, each plane is first copied into a padded scratch plane, so that every read
+    index y·sh + i·dh, x·sw + j·dw is non-negative by construction: the compiler then drops
+    numba's negative-index wrap-around and vectorises the row copies (5× faster than reading
+    the unpadded plane within per-offset column bounds)."""
+    pad = helper(_pad_into)
 
     def kernel(x, out):
         n_, c_, h, w = x.shape
         ho, wo = out.shape[4], out.shape[5]
+        buf = np.empty((h + 2 * ph, w + 2 * pw), dtype=x.dtype)
         for n in range(n_):
             for c in range(c_):
-                plane = x[n, c]
+                if ph == 0 and pw == 0:  # constants: one branch compiles away
+                    src = x[n, c]
+                else:
+                    pad(x[n, c], ph, pw, buf)
+                    src = buf
                 for i in range(kh):
                     for j in range(kw):
                         dst = out[n, c, i, j]
-                        x0 = j * dw - pw
-                        xa = 0 if x0 >= 0 else min(wo, (sw - 1 - x0) // sw)
-                        xb = max(xa, min(wo, (w - x0 + sw - 1) // sw))
                         for y in range(ho):
-                            iy = y * sh + i * dh - ph
-                            row = dst[y]
-                            if ph == 0 and pw == 0:  # constants: the padded branch compiles away
-                                for ox in range(wo):
-                                    row[ox] = plane[iy, ox * sw + x0]
-                            elif iy < 0 or iy >= h:
-                                row[:] = 0
-                            else:
-                                row[:xa] = 0
-                                for ox in range(xa, xb):
-                                    row[ox] = plane[iy, ox * sw + x0]
-                                row[xb:] = 0
+                            for ox in range(wo):
+                                dst[y, ox] = src[y * sh + i * dh, ox * sw + j * dw]
         return out
 
     return kernel
@@ -231,37 +194,5 @@ def average_pool_backward(kh, kw, sh, sw, ph, pw, dtype):
                             for j in range(j0, j1):
                                 plane[y0 + i, x0 + j] += g
         return out
-
-    return kernel
-
-
-@_specialised
-def rectifier(dtype):
-    """kernel(x, leak, clip, y): y = x (x > 0) or leak·x, then min(y, clip) when clip > 0;
-    flat arrays, leak and clip of the arrays' dtype."""
-
-    def kernel(x, leak, clip, y):
-        for k in range(x.size):
-            v = x[k]
-            v = v if v > 0 else leak * v
-            y[k] = clip if (clip > 0 and v > clip) else v
-        return y
-
-    return kernel
-
-
-@_specialised
-def rectifier_backward(dtype):
-    """kernel(dy, x, leak, clip, dx): dx = dy where 0 < x (< clip when clip > 0), leak·dy
-    where x ≤ 0, else 0; flat arrays."""
-
-    def kernel(dy, x, leak, clip, dx):
-        for k in range(x.size):
-            v = x[k]
-            if v > 0:
-                dx[k] = dy[k] if (clip <= 0 or v < clip) else 0
-            else:
-                dx[k] = leak * dy[k]
-        return dx
 
     return kernel

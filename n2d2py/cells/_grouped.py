@@ -1,0 +1,111 @@
+"""Grouped and depthwise convolutions computed group by group (Conv's compute for a map
+``mapping.even_groups`` recognises), never as the dense masked GEMM that does G times the work.
+
+The weights stay stored dense (O, C, kh, kw) with their mask (the cell's Param); the forward
+gathers the G diagonal blocks (G, O/G, C/G, kh, kw) and the backward scatters their gradient
+back into a dense, otherwise zero, gradient. Two computations:
+
+* G groups of C/G channels: im2col's per-image columns (N, C·kh·kw, L) are already grouped
+  by channel, so (N, G, C/G·kh·kw, L) is a free reshape, and one batched GEMM over the groups
+  gives (N, G, O/G, L), NCHW as it comes (the same on numpy and CuPy);
+* depthwise (one channel per group and per output) on the CPU: the direct kernels of
+  ``n2d2py.kernels.depthwise``, no columns at all. CuPy arrays take the batched GEMM (with
+  kh·kw-long rows), which computes the same values.
+
+On the CPU the batch is split over the worker threads as in the dense path.
+"""
+
+from n2d2py import backend
+from n2d2py.cells import _windows as win
+
+
+def _blocks(xp, groups, w):
+    """The (G, O/G, C/G, kh, kw) diagonal blocks of the dense (O, C, kh, kw) ``w``."""
+    o, c, kh, kw = w.shape
+    view = w.reshape(groups, o // groups, groups, c // groups, kh, kw)
+    index = xp.arange(groups)
+    return view[index, :, index]
+
+
+def _dense(xp, groups, blocks, shape):
+    """Inverse of ``_blocks``: a dense (O, C, kh, kw) array, zero off the diagonal blocks."""
+    o, c, kh, kw = shape
+    out = xp.zeros(shape, dtype=blocks.dtype)
+    view = out.reshape(groups, o // groups, groups, c // groups, kh, kw)
+    index = xp.arange(groups)
+    view[index, :, index] = blocks
+    return out
+
+
+def _geometry(cell):
+    return (*cell.kernel, *cell.stride, *cell.dilation, *cell.padding)
+
+
+def forward(cell, x):
+    """(N, O, Ho·Wo) pre-bias output of the grouped ``cell``; keeps what the backward needs."""
+    xp, groups = cell.xp, cell._groups
+    n, (o, ho, wo) = x.shape[0], cell.out_shape
+    blocks = _blocks(xp, groups, cell.weights.data)  # unmapped weights are not read
+    kernels = backend.cpu_kernels(x)
+    depthwise = kernels is not None and blocks.shape[1] == blocks.shape[2] == 1
+    y = xp.empty((n, o, ho * wo), dtype=xp.result_type(x.dtype, blocks.dtype))
+    cell._x_shape = x.shape
+    cell._depthwise = depthwise
+    if depthwise:
+        x = xp.ascontiguousarray(x)
+        w = xp.ascontiguousarray(blocks.reshape(o, *cell.kernel), dtype=x.dtype)
+        kernel = kernels.depthwise(*_geometry(cell), x.dtype)
+        out = y.reshape(n, o, ho, wo)
+        cell._chunks = backend.split_batch(x, n, y.size * w[0].size)
+        backend.run_split(cell._chunks, lambda a, b: kernel(x[a:b], w, out[a:b]))
+        cell._cols, cell._x = None, x
+        return y
+    wg = blocks.reshape(groups, o // groups, -1)
+
+    def part(a, b):
+        cols = win.im2col(x[a:b], cell.kernel, cell.stride, cell.padding, cell.dilation)
+        grouped = cols.reshape(b - a, groups, -1, cols.shape[2])
+        xp.matmul(wg, grouped, out=y[a:b].reshape(b - a, groups, o // groups, -1))
+        return grouped
+
+    cell._chunks = backend.split_batch(x, n, y.size * wg.shape[2])
+    cell._cols = backend.run_split(cell._chunks, part)
+    return y
+
+
+def backward(cell, dz, want_dx):
+    """(dense weight gradient, input gradient or None) of the grouped ``cell``; ``dz`` is
+    (N, O, L)."""
+    xp, groups = cell.xp, cell._groups
+    n, o, pixels = dz.shape
+    shape = cell.weights.shape
+    blocks = _blocks(xp, groups, cell.weights.data)
+    dx = xp.empty(cell._x_shape, dtype=xp.result_type(dz.dtype, blocks.dtype)) if want_dx else None
+    if cell._depthwise:
+        kernels = backend.cpu_kernels(dz)
+        x, dtype = cell._x, cell._x.dtype
+        w = xp.ascontiguousarray(blocks.reshape(o, *cell.kernel), dtype=dtype)
+        g = xp.ascontiguousarray(dz, dtype=dtype).reshape((n,) + cell.out_shape)
+        weights = kernels.depthwise_backward_weights(*_geometry(cell), dtype)
+        inputs = kernels.depthwise_backward_input(*_geometry(cell), dtype)
+
+        def part(a, b):
+            if dx is not None:
+                inputs(g[a:b], w, dx[a:b])
+            return weights(g[a:b], x[a:b], xp.empty(w.shape, dtype=xp.float64))
+
+        gw = sum(backend.run_split(cell._chunks, part)).astype(dtype)
+        return _dense(xp, groups, gw.reshape(blocks.shape), shape), dx
+    wg = blocks.reshape(groups, o // groups, -1)
+
+    def part(a, b, cols):
+        dzg = dz[a:b].reshape(b - a, groups, o // groups, pixels)
+        gw = xp.matmul(dzg, cols.transpose(0, 1, 3, 2)).sum(axis=0)  # (G, O/G, K/G)
+        if dx is not None:
+            dcols = xp.matmul(wg.transpose(0, 2, 1), dzg).reshape(b - a, -1, pixels)
+            win.im2col_backward(dcols, dx[a:b].shape, cell.kernel, cell.stride, cell.padding,
+                                cell.dilation, out=dx[a:b])
+        return gw
+
+    gw = sum(backend.run_split(cell._chunks, part, cell._cols))
+    return _dense(xp, groups, gw.reshape(blocks.shape), shape), dx

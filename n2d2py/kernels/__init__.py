@@ -1,0 +1,39 @@
+"""Compiled CPU kernels (numba) for the loops numpy cannot run in one pass.
+
+numpy has no scatter-add over overlapping windows (col2im), no fused max-with-index over a
+window (max pooling), and spends one temporary per operator in ReLU's backward. These kernels
+do each in a single pass, for float32 and float64 alike (the gradient checks run in float64).
+They are CPU-only: only ``backend.cpu_kernels`` hands them out, for numpy arrays; CuPy arrays
+take the xp path next to each call site, which computes the same values (tests compare both on
+numpy arrays). They run serially on the chunk of images they are given (``nogil``): the
+callers spread the chunks of a batch over the worker threads (``backend.run_split``).
+
+Each public function here builds a kernel for some constants (the window geometry, and the
+dtype of the arrays it will see) and returns it compiled: numba takes the closure's integers
+as constants, unrolls the window loops and drops the bounds checks that cannot fail, 3-10×
+faster than a kernel reading the geometry at run time. A kernel is compiled on first use and
+cached on disk (``cache=True``): the first run on a machine pays about a second per kernel,
+later runs load the machine code. Every kernel has a cache name of its own (constants and
+dtype included) and is only ever called with one signature (C-contiguous arrays of that
+dtype): numba's on-disk index is not safe against two processes adding different entries to
+the same index at once, which happens when test runs compile kernels side by side.
+"""
+
+from n2d2py.kernels.activations import rectifier, rectifier_backward
+from n2d2py.kernels.batchnorm import (
+    channel_sums, normalize, normalize_backward, normalize_backward_sums,
+)
+from n2d2py.kernels.depthwise import (
+    depthwise, depthwise_backward_input, depthwise_backward_weights,
+)
+from n2d2py.kernels.windows import (
+    average_pool, average_pool_backward, col2im, im2col, max_pool, max_pool_backward,
+    transpose_last,
+)
+
+__all__ = [
+    "average_pool", "average_pool_backward", "channel_sums", "col2im", "depthwise",
+    "depthwise_backward_input", "depthwise_backward_weights", "im2col", "max_pool",
+    "max_pool_backward", "normalize", "normalize_backward", "normalize_backward_sums",
+    "rectifier", "rectifier_backward", "transpose_last",
+]

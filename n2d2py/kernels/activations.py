@@ -1,0 +1,35 @@
+"""Element-wise activation kernels (flat arrays)."""
+
+from n2d2py.kernels._compile import _specialised
+
+
+@_specialised
+def rectifier(dtype):
+    """kernel(x, leak, clip, y): y = x (x > 0) or leak·x, then min(y, clip) when clip > 0;
+    flat arrays, leak and clip of the arrays' dtype."""
+
+    def kernel(x, leak, clip, y):
+        for k in range(x.size):
+            v = x[k]
+            v = v if v > 0 else leak * v
+            y[k] = clip if (clip > 0 and v > clip) else v
+        return y
+
+    return kernel
+
+
+@_specialised
+def rectifier_backward(dtype):
+    """kernel(dy, x, leak, clip, dx): dx = dy where 0 < x (< clip when clip > 0), leak·dy
+    where x ≤ 0, else 0; flat arrays."""
+
+    def kernel(dy, x, leak, clip, dx):
+        for k in range(x.size):
+            v = x[k]
+            if v > 0:
+                dx[k] = dy[k] if (clip <= 0 or v < clip) else 0
+            else:
+                dx[k] = leak * dy[k]
+        return dx
+
+    return kernel
