@@ -43,21 +43,25 @@ def check_single_input(sec, inputs):
                         f"got {nb_outputs}")
 
 
-class _NoGradient(Cell):
-    """A post-processing cell: the forward only."""
+class Thresholding(Cell):
+    """A post-processing threshold of one input (Threshold and Transformation cells): the
+    forward only, no gradient upstream."""
 
-    def _backward(self, dz):
-        return [None] * len(self.inputs)
-
-
-@CELLS.register("Threshold")
-class ThresholdCell(_NoGradient):
     def __init__(self, name, inputs, device, value, operation="Binary", max_value=1.0):
         super().__init__(name, inputs, inputs[0].shape, device)
         self.value = float(value)
         self.operation = operation
         self.max_value = float(max_value)
 
+    def _forward(self, xs, train):
+        return threshold(self.xp, xs[0], self.value, self.operation, self.max_value)
+
+    def _backward(self, dz):
+        return [None] * len(self.inputs)
+
+
+@CELLS.register("Threshold")
+class ThresholdCell(Thresholding):
     @classmethod
     def from_section(cls, sec, inputs, device):
         check_single_input(sec, inputs)
@@ -72,6 +76,3 @@ class ThresholdCell(_NoGradient):
         where = sec if sec.has("MaxValue") else sec.config
         max_value = where.get_float("MaxValue", 1.0)
         return cls(sec.name, inputs, device, value, operation, max_value)
-
-    def _forward(self, xs, train):
-        return threshold(self.xp, xs[0], self.value, self.operation, self.max_value)

@@ -5,20 +5,15 @@ keys sit in the same section. Only ``ThresholdTransformation`` is supported (key
 (``MorphologyTransformation``, …) are refused by name.
 """
 
-from n2d2py.cells.threshold import OPERATIONS, _NoGradient, check_single_input, threshold
+from n2d2py.cells.threshold import OPERATIONS, Thresholding, check_single_input
 from n2d2py.registry import CELLS
 
 SUPPORTED = ("ThresholdTransformation",)
 
 
 @CELLS.register("Transformation")
-class TransformationCell(_NoGradient):
-    def __init__(self, name, inputs, device, value, operation="Binary", max_value=1.0):
-        super().__init__(name, inputs, inputs[0].shape, device)
-        self.transformation = "ThresholdTransformation"
-        self.value = float(value)
-        self.operation = operation
-        self.max_value = float(max_value)
+class TransformationCell(Thresholding):
+    transformation = "ThresholdTransformation"  # the only one supported
 
     @classmethod
     def from_section(cls, sec, inputs, device):
@@ -31,6 +26,3 @@ class TransformationCell(_NoGradient):
             raise sec.error("OtsuMethod", "OtsuMethod=1 (Otsu's threshold) is not supported yet")
         return cls(sec.name, inputs, device, sec.get_float("Threshold"),
                    sec.get_enum("Operation", OPERATIONS, "Binary"), sec.get_float("MaxValue", 1.0))
-
-    def _forward(self, xs, train):
-        return threshold(self.xp, xs[0], self.value, self.operation, self.max_value)
