@@ -54,6 +54,7 @@ class Run:
     net: object
     out: str
     progress: object = None  # learning.Progress when resuming (-l)
+    learned_weights_in: bool = False  # the run folder's best weights were imported (export, test)
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,10 @@ def _find_lr(r):
 
 
 def _learn(r):
-    from n2d2py import learning
+    from n2d2py import learning, run_folder
 
-    from n2d2py import run_folder
-
-    for _, _, target in r.net.targets:
-        if parallel.writes(r.net.device):  # under mpiexec rank 0 alone writes the run folder
+    if parallel.writes(r.net.device):  # under mpiexec rank 0 alone writes the run folder
+        for _, _, target in r.net.targets:
             run_folder.defer(r.out, lambda t=target: t.write_labels_mapping(r.out))
     learning.learn(r.net, r.opts, r.out, r.progress)
     return False
@@ -104,8 +103,9 @@ def _use_learned_weights(r):
     from n2d2py import weights
 
     net, opts = r.net, r.opts
-    if opts.weights and not opts.learning:
-        return
+    if r.learned_weights_in or (opts.weights and not opts.learning):
+        return  # -export then -test: imported once
+    r.learned_weights_in = True
     folder = weights.best_weights_dir(r.out, net.provider.size("Validation") > 0)
     # under mpiexec rank 0 looks in the run folder
     if net.pretrained and not opts.learning and not parallel.on_root(net.device, os.path.isdir, folder):
