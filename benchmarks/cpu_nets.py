@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lenet_cpu import _time_cell, print_profile, rate
+from lenet_cpu import _time_cell, print_profile, rate, torch_steps_of
 
 ROOT = Path(__file__).resolve().parents[1]
 NETS = {
@@ -246,26 +246,7 @@ def torch_twin(net):
 
 
 def torch_steps(net, x, labels):
-    import numpy as np
-    import torch
-    from torch import nn
-
-    model, opt = torch_twin(net)
-    xt, yt = torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(labels))
-    loss_fn = nn.CrossEntropyLoss()
-
-    def train():
-        model.train()
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(xt), yt).backward()
-        opt.step()
-
-    def infer():
-        model.eval()
-        with torch.no_grad():
-            model(xt)
-
-    return train, infer
+    return torch_steps_of(*torch_twin(net), x, labels)
 
 
 # -- the measurements -----------------------------------------------------------------------------

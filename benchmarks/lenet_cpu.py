@@ -129,12 +129,12 @@ def torch_model():
     return model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=0.0005)
 
 
-def torch_lenet(x, labels):
+def torch_steps_of(model, opt, x, labels):
+    """(train, infer) closures of a PyTorch model and its optimiser on one batch."""
     import numpy as np
     import torch
     from torch import nn
 
-    model, opt = torch_model()
     xt, yt = torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(labels))
     loss_fn = nn.CrossEntropyLoss()
 
@@ -150,6 +150,10 @@ def torch_lenet(x, labels):
             model(xt)
 
     return train, infer
+
+
+def torch_lenet(x, labels):
+    return torch_steps_of(*torch_model(), x, labels)
 
 
 def torch_learn(batch_size, seed=1):
