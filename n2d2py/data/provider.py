@@ -377,8 +377,13 @@ def prefetch(produce, depth=PREFETCH_DEPTH):
     """Iterate over ``produce()`` run in a background thread, ``depth`` items ahead.
 
     An exception raised by the producer is raised here; closing this iterator early (or
-    dropping it) stops the thread after at most the item it is preparing.
+    dropping it) stops the thread after at most the item it is preparing. ``depth`` 0: no
+    thread, the items are produced in the caller's thread when asked for (the sequential
+    path the tests compare the prefetched one with).
     """
+    if depth == 0:
+        yield from produce()
+        return
     items = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
