@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lenet_cpu import _time_cell, print_profile, rate, torch_steps_of
+from lenet_cpu import blas_setup, _time_cell, print_profile, rate, torch_steps_of
 
 ROOT = Path(__file__).resolve().parents[1]
 NETS = {
@@ -399,7 +399,8 @@ def main():
         if args.memory:
             return memory(args, data_root)
         rows = []
-        print(f"load average at the start: {os.getloadavg()[0]:.2f} (2 cores)", flush=True)
+        print(f"load average at the start: {os.getloadavg()[0]:.2f} (2 cores); n2d2py's "
+              f"BLAS: {blas_setup.describe() or 'OpenBLAS, its own choice'}", flush=True)
         for threads in args.threads.split(","):
             cmd = [sys.executable, __file__, "--child", "--nets", args.nets, "--batches",
                    args.batches, "--runs", str(args.runs), "--steps", str(args.steps),
