@@ -240,11 +240,16 @@ def memory(threads):
     print(f"  ratio n2d2py/torch peak memory: {peaks['n2d2py'] / peaks['torch']:.2f}x")
 
 
+# What rate() and cpu_nets' CLI timings measure: wall time, or with cpu_nets.py --cpu-time
+# the process's CPU time (one thread: time not taken by other programs sharing the machine).
+CLOCK = time.perf_counter
+
+
 def rate(fn, batches, batch_size):
-    t = time.perf_counter()
+    t = CLOCK()
     for _ in range(batches):
         fn()
-    return batches * batch_size / (time.perf_counter() - t)
+    return batches * batch_size / (CLOCK() - t)
 
 
 def main():
