@@ -2,15 +2,17 @@
 collections while its modes run.
 
 A run's set-up (imports: numba, matplotlib, the INI document, the network, the data sets, the
-compiled kernels loaded at the first batch) leaves 150,000-200,000 objects tracked by the
-collector, and more when the caller imported other libraries (PyTorch in
-``benchmarks/cpu_nets.py``: over 500,000). Every collection of the oldest generation walks
-all of them: 80-350 ms measured on this machine, one or two learning steps of the CIFAR
-networks, landing in the learning or test loop every few dozen batches and after each log
-step (the figures' garbage). Frozen (``gc.freeze``), they are skipped: a collection walks only
-what the run made since, and the run's own garbage is collected as usual. When the run ends
-they are unfrozen, so that what of them became garbage meanwhile is collected afterwards and
-repeated in-process runs (the tests, the benchmarks) do not accumulate it.
+compiled kernels loaded at the first batch) leaves 150,000-175,000 objects tracked by the
+collector of a CIFAR run, and more when the caller imported other libraries (with PyTorch, in
+``benchmarks/cpu_nets.py``: 440,000). Every collection of the oldest generation walks all of
+them: 80-350 ms measured on this machine, one or two learning steps of the CIFAR networks or
+several test batches. Such collections come after the set-up and after each log step (the
+figures' garbage), in the learning or test loop: 1-2 per 12-batch ``-learn`` of the benchmark.
+Frozen (``gc.freeze``), the set-up's objects are skipped: a collection walks only what the run
+made since (60-70 ms at a log step, the figures' garbage), and the run's own garbage is
+collected as usual. When the run ends they are unfrozen, so that what of them became garbage
+meanwhile is collected afterwards and repeated in-process runs (the tests, the benchmarks) do
+not accumulate it.
 
 Two freezes: when the modes start (``frozen``), with matplotlib imported first when the run
 will plot, and once more after the first batch a loop has computed (``settle``, called by the
