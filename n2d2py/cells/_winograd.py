@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 from n2d2py import backend
 from n2d2py.cells import _windows as win
-from n2d2py.kernels.winograd import tiles
 
 MIN_PIXELS = 32 * 32  # planes (of the convolution's output) that always take it
 WIDE_PIXELS, WIDE_CHANNELS = 16 * 16, 64  # smaller planes, when the GEMMs are wide enough
@@ -60,6 +59,13 @@ def for_input_gradient(cell, x_shape, dz):
     of dz's O maps into the input's C channels."""
     return (backend.cpu_kernels(dz) is not None and _window(cell) and max(cell.padding) <= 2
             and worth(cell.out_shape[0], x_shape[1], x_shape[2] * x_shape[3]))
+
+
+def tiles(ho, wo):
+    """(th, tw, wide): rows of tiles, tiles per row, and the kernels' "wide" tile count
+    th·(tw + 1) (one unused tile per row: ``n2d2py/kernels/winograd.py``)."""
+    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    return th, tw, th * (tw + 1)
 
 
 @dataclass

@@ -24,12 +24,6 @@ import numpy as np
 from n2d2py.kernels._compile import _specialised
 
 
-def tiles(ho, wo):
-    """(th, tw, wide): rows of tiles, tiles per row, and the wide count th·(tw + 1)."""
-    th, tw = (ho + 1) // 2, (wo + 1) // 2
-    return th, tw, th * (tw + 1)
-
-
 @_specialised
 def input_transform(ph, pw, dtype):
     """kernel(x, th, tw, v, p0): x (C, H, W) one image, padded by (ph, pw) ≥ 0 and with zeros
