@@ -3,7 +3,9 @@
 On the CPU the batch is split into one chunk of images per worker thread (``backend``); each
 thread runs im2col and the GEMMs on groups of images in a reused buffer, and its backward
 computes the same columns again for the partial weight gradients (summed in chunk order) and
-the input gradient through im2col's adjoint (CuPy keeps one chunk's columns instead).
+the input gradient through im2col's adjoint (CuPy keeps one chunk's columns instead). On
+large planes (``_winograd.worth``), a 3×3 stride-1 convolution's forward and input gradient
+run as Winograd F(2×2, 3×3) convolutions instead (the weight gradient does not).
 
 Keys, channel map, Params and weight files: ``cells.kernel.KernelCell``. Grouped and
 depthwise maps (``mapping.even_groups``) are computed group by group (``_grouped``), never as
@@ -15,7 +17,7 @@ from functools import cached_property
 
 from n2d2py import backend
 from n2d2py.backend import array_module
-from n2d2py.cells import _grouped
+from n2d2py.cells import _grouped, _winograd
 from n2d2py.cells import _windows as win
 from n2d2py.cells.kernel import KERNEL_KEYS, KernelCell, check_window, masked
 from n2d2py.cells.mapping import even_groups
@@ -141,7 +143,11 @@ class ConvCell(KernelCell):
 
         self._x_shape, self._x, self._step = x.shape, x, step
         self._chunks = backend.split_batch(x, n, y.size * k)
-        self._cols = backend.run_split(self._chunks, part)
+        if step is not None and _winograd.for_forward(self, x):  # the backward: columns again
+            _winograd.forward(self, x, w, y, self._chunks)
+            self._cols = [None] * len(self._chunks)
+        else:
+            self._cols = backend.run_split(self._chunks, part)
         if self.bias is not None:
             y += self.bias.data[:, None]
         return y.reshape((n,) + self.out_shape)
@@ -162,6 +168,11 @@ class ConvCell(KernelCell):
             dx = xp.empty(self._x_shape, dtype=xp.result_type(dz.dtype, w.dtype))
 
         step, k = self._step, w.shape[1]
+        winograd = None  # the input gradient as a Winograd convolution of dz
+        if (dx is not None and step is not None and dx.dtype == dz.dtype
+                and _winograd.for_input_gradient(self, self._x_shape, dz)):
+            winograd = _winograd.input_gradient_plan(self, w, self._x_shape, dz.dtype)
+            dz_planes = xp.ascontiguousarray(dz).reshape((n,) + self.out_shape)
 
         def grouped(a, b):
             dw = None
@@ -172,10 +183,12 @@ class ConvCell(KernelCell):
                                   self.dilation, out=win.scratch(xp, shape, self._x.dtype))
                 part_dw = _weight_grad(xp, dz[s:e], cols)
                 dw = part_dw if dw is None else dw + part_dw
-                if dx is not None:
+                if dx is not None and winograd is None:
                     dcols = xp.matmul(w.T, dz[s:e], out=win.scratch(xp, shape, dx.dtype, 1))
                     win.im2col_backward(dcols, dx[s:e].shape, self.kernel, self.stride,
                                         self.padding, self.dilation, out=dx[s:e])
+            if winograd is not None:
+                _winograd.run(xp, winograd, dz_planes[a:b], dx[a:b])
             return dw
 
         def part(a, b, cols):
