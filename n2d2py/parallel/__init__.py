@@ -55,12 +55,25 @@ def start(kind="auto"):
     group = Group(comm)
     if not group.root:
         quiet()
+    else:
+        _notice_inexact(group.size)
     global current
     current = group
     return group
 
 
 current = None  # this process's Group once start() made one
+
+
+def _notice_inexact(size):
+    """One line when N processes will not compute one process's bits (``slices``)."""
+    from n2d2py.parallel import slices
+
+    if not slices.divides(size):
+        print(f"note: {size} processes do not divide a batch's {slices.MICRO_SLICES} "
+              f"micro-slices: their gradient sums round differently from one process's, so the "
+              f"weights may drift from a one-process run (1, 2, 4 or 8 processes learn its "
+              f"bits)", file=sys.stderr, flush=True)
 
 
 def rank_prefix():
