@@ -196,6 +196,13 @@ def _pool():
     return _workers or None
 
 
+def stack_gemm_is_loop(a):
+    """Whether ``matmul`` on a stack of matrices computes each matrix as ``matmul`` on it alone
+    would, for arrays like ``a``: numpy runs one BLAS GEMM per matrix (checked bit for bit in
+    tests/parallel/test_slices.py); CuPy runs a batched GEMM that may pick other kernels."""
+    return type(a).__module__ == "numpy"
+
+
 def cpu_setup(a):
     """Before a GEMM on a numpy ``a`` that no split has preceded: the worker threads made and
     BLAS set to one thread (``_pool``), so that its results do not depend on the call order."""

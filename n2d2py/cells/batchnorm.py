@@ -13,8 +13,8 @@ Under mpiexec the batch statistics are those of the whole batch, summed over the
 paths take every sum over the batch per micro-slice (``parallel.slices``): the statistics
 are exchanged slot by slot, the scale and bias gradients added in float64.
 
-On the CPU (``backend.cpu_kernels``) in one process, with no activation, Linear or a
-Rectifier, the cell runs fused compiled passes instead: one pass for the batch sums, one that
+On the CPU (``backend.cpu_kernels``), with no activation, Linear or a Rectifier, the cell
+runs fused compiled passes instead (under mpiexec too): one pass for the batch sums, one that
 normalises and applies the activation; in the backward one pass for the two gradient sums,
 one for the input gradient. It keeps only references to its input and output (no x̂ copy).
 

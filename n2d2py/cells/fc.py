@@ -60,7 +60,8 @@ class FcCell(Cell):
             w /= self.xp.sqrt((w * w).sum(axis=1, keepdims=True) + w.dtype.type(1e-6))
         flat = [x.reshape(x.shape[0], -1) for x in xs]
         self._x = flat[0] if len(flat) == 1 else self.xp.concatenate(flat, axis=1)
-        self._bounds = slices.cut(self.device, len(self._x)).bounds
+        n = len(self._x)  # one GEMM when not learning (no sum over the batch follows)
+        self._bounds = slices.cut(self.device, n).bounds if train else ((0, n),)
         y = slices.matmul(self.xp, self._bounds, self._x, self.weights.data.T)
         if self.bias is not None:
             y += self.bias.data
@@ -69,7 +70,7 @@ class FcCell(Cell):
     def _backward(self, dz):
         dz = dz.reshape(dz.shape[0], -1)
         bounds = self._bounds  # float32 sums per micro-slice
-        self.weights.grad += slices.add64(dz[a:b].T @ self._x[a:b] for a, b in bounds)
+        self.weights.grad += slices.matmul_sum(self.xp, bounds, dz, self._x)
         if self.bias is not None:
             self.bias.grad += slices.add64(dz[a:b].sum(axis=0) for a, b in bounds)
         if not (self.needs_input_grad and self.back_propagate):

@@ -86,17 +86,45 @@ def cut(device, n):
                batch.n, True)
 
 
-def matmul(xp, bounds, a, b, out=None):
+STACK_LIMIT = 1 << 20  # elements of the (slices, O, K) float32 partials ``matmul_sum`` stacks
+
+
+def _stack(a, bounds):
+    """The (slices, rows, ...) view of a C-contiguous ``a`` whose slices ``bounds`` are equal
+    and cover it, when one matmul over the stack computes what the loop over the slices does
+    (``backend.stack_gemm_is_loop``: numpy); else None. Saves a Python call per slice."""
+    rows = bounds[0][1] - bounds[0][0]
+    if (not backend.stack_gemm_is_loop(a) or not a.flags.c_contiguous
+            or bounds[0][0] != 0 or bounds[-1][1] != len(a)
+            or any(e - s != rows for s, e in bounds)):
+        return None
+    return a.reshape((len(bounds), rows) + tuple(a.shape[1:]))
+
+
+def matmul(xp, bounds, a, b):
     """``a @ b`` for a 2-D ``a`` whose rows belong to stimuli, one GEMM per (start, stop) group
     of rows in ``bounds``: BLAS's value for a row depends on how many rows its GEMM has
     (OpenBLAS picks its kernels and blocking by size), so GEMMs over a fixed cut give every
     stimulus the same result in every layout."""
     backend.cpu_setup(a)
-    if out is None:
-        out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a.dtype, b.dtype))
+    stack = _stack(a, bounds)
+    if stack is not None:
+        return xp.matmul(stack, b).reshape(len(a), b.shape[1])
+    out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a.dtype, b.dtype))
     for start, stop in bounds:
         xp.matmul(a[start:stop], b, out=out[start:stop])
     return out
+
+
+def matmul_sum(xp, bounds, a, b):
+    """Σ over the slices ``bounds`` of ``a[s:e].T @ b[s:e]`` (a weight gradient), one float32
+    GEMM per slice, added in float64."""
+    backend.cpu_setup(a)
+    stack_a, stack_b = _stack(a, bounds), _stack(b, bounds)
+    if (stack_a is not None and stack_b is not None
+            and len(bounds) * a.shape[1] * b.shape[1] <= STACK_LIMIT):
+        return xp.matmul(stack_a.transpose(0, 2, 1), stack_b).sum(axis=0, dtype=xp.float64)
+    return add64(a[s:e].T @ b[s:e] for s, e in bounds)
 
 
 def add64(parts):

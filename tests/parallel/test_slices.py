@@ -119,6 +119,30 @@ def test_an_exchange_adds_the_slots_in_slice_order():
     assert np.array_equal(slices.exchange(FakeDevice(), cut, partials), expected)
 
 
+@pytest.mark.parametrize("rows, k, o", [(16, 400, 120), (16, 120, 84), (1, 84, 10), (3, 25, 6)])
+def test_products_per_slice_are_those_of_the_slice_alone(rows, k, o):
+    """``slices.matmul``/``matmul_sum`` give each slice what a GEMM on that slice alone gives
+    (stacked or looped), which one GEMM over the whole batch need not (BLAS's result for a row
+    depends on the number of rows)."""
+    rng = np.random.default_rng(rows)
+    n = 8 * rows
+    bounds = slices.cut(FakeDevice(), n).bounds
+    x = rng.standard_normal((n, k)).astype(np.float32)
+    w = rng.standard_normal((k, o)).astype(np.float32)
+    dz = rng.standard_normal((n, o)).astype(np.float32)
+    y = slices.matmul(np, bounds, x, w)
+    for a, b in bounds:
+        alone = np.array(x[a:b]) @ w  # a copy: another address, same shape
+        assert np.array_equal(y[a:b], alone)
+        assert np.array_equal(slices.matmul(np, [(0, b - a)], x[a:b].copy(), w), alone)
+    expected = slices.add64(np.array(dz[a:b]).T @ np.array(x[a:b]) for a, b in bounds)
+    assert np.array_equal(slices.matmul_sum(np, bounds, dz, x), expected)  # stacked
+    wide = np.zeros((n, k + 5), np.float32)
+    wide[:, :k] = x
+    looped = slices.matmul(np, bounds, wide[:, :k], w)  # not C-contiguous: one call per slice
+    assert np.array_equal(looped, y)
+
+
 NET = """DefaultModel=Frame
 [database]
 Type=MNIST_IDX_Database
