@@ -123,7 +123,13 @@ def matmul_sum(xp, bounds, a, b):
     stack_a, stack_b = _stack(a, bounds), _stack(b, bounds)
     if (stack_a is not None and stack_b is not None
             and len(bounds) * a.shape[1] * b.shape[1] <= STACK_LIMIT):
-        return xp.matmul(stack_a.transpose(0, 2, 1), stack_b).sum(axis=0, dtype=xp.float64)
+        parts = xp.matmul(stack_a.transpose(0, 2, 1), stack_b)
+        kernels = backend.cpu_kernels(parts)
+        if kernels is None:
+            return parts.sum(axis=0, dtype=xp.float64)
+        out = xp.zeros(parts[0].size, dtype=xp.float64)
+        kernels.add_rows(parts.dtype)(parts.reshape(len(parts), -1), out)
+        return out.reshape(parts.shape[1:])
     return add64(a[s:e].T @ b[s:e] for s, e in bounds)
 
 
