@@ -93,6 +93,8 @@ def _stack(a, bounds):
     """The (slices, rows, ...) view of a C-contiguous ``a`` whose slices ``bounds`` are equal
     and cover it, when one matmul over the stack computes what the loop over the slices does
     (``backend.stack_gemm_is_loop``: numpy); else None. Saves a Python call per slice."""
+    if not bounds:
+        return None
     rows = bounds[0][1] - bounds[0][0]
     if (not backend.stack_gemm_is_loop(a) or not a.flags.c_contiguous
             or bounds[0][0] != 0 or bounds[-1][1] != len(a)
