@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import n2d2py  # noqa: E402,F401  first: n2d2py picks OpenBLAS's kernels before numpy loads it
+from n2d2py import blas_setup  # noqa: E402
 
 
 def parse_args():
@@ -237,11 +240,16 @@ def memory(threads):
     print(f"  ratio n2d2py/torch peak memory: {peaks['n2d2py'] / peaks['torch']:.2f}x")
 
 
+# What rate() and cpu_nets' CLI timings measure: wall time, or with cpu_nets.py --cpu-time
+# the process's CPU time (one thread: time not taken by other programs sharing the machine).
+CLOCK = time.perf_counter
+
+
 def rate(fn, batches, batch_size):
-    t = time.perf_counter()
+    t = CLOCK()
     for _ in range(batches):
         fn()
-    return batches * batch_size / (time.perf_counter() - t)
+    return batches * batch_size / (CLOCK() - t)
 
 
 def main():
@@ -271,7 +279,8 @@ def main():
         results["torch infer"].append(rate(torch_infer, args.batches, args.batch_size))
     med = {k: statistics.median(v) for k, v in results.items()}
     print(f"LeNet (models/LeNet.ini), batch {args.batch_size}, float32, {args.threads} threads, "
-          f"median of {args.runs} alternating runs of {args.batches} batches")
+          f"median of {args.runs} alternating runs of {args.batches} batches; n2d2py's BLAS: "
+          f"{blas_setup.describe() or 'OpenBLAS, its own choice'}")
     for k, v in results.items():
         print(f"  {k:13s} {med[k]:9,.0f} images/s   runs: {', '.join(f'{r:,.0f}' for r in v)}")
     print(f"  ratio n2d2py/torch: training {med['n2d2py train'] / med['torch train']:.2f}x, "

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from n2d2py import backend, parallel
+from n2d2py import backend, blas_setup, parallel
 from n2d2py.errors import Diagnostics, N2D2PyError
 from n2d2py.ini import parse_file
 
@@ -262,7 +262,8 @@ def _write_run_info(out, opts, model, seed):
         except (OSError, ValueError, AttributeError):
             pass  # unreadable: replaced below
     info = {"ini": os.path.abspath(opts.ini), "cwd": os.getcwd(), "model": model, "seed": seed,
-            "argv": sys.argv[1:], "learned": bool(opts.learning), "n2d2py": __version__}
+            "argv": sys.argv[1:], "learned": bool(opts.learning), "n2d2py": __version__,
+            "blas": blas_setup.describe()}
     atomic.atomic_write_text(path, json.dumps(info, indent=1) + "\n")
 
 
@@ -335,6 +336,9 @@ def print_summary(net, model):
         "{:>%d}" % w for w in widths[4:]
     )
     print(f"Model: {model}   device: {net.device.name}   file: {net.doc.path}")
+    blas = blas_setup.describe() if net.device.name == "cpu" else ""
+    if blas:
+        print(f"BLAS: {blas}")
     print(line.format(*header))
     print("  ".join("-" * w for w in widths))
     for row in body:

@@ -7,10 +7,10 @@ y < clip exactly where its input was below clip), so nothing but x and y is kept
 float64.
 """
 
-from n2d2py.kernels._compile import _specialised
+from n2d2py.kernels._compile import _float64_sums, _specialised
 
 
-@_specialised
+@_float64_sums
 def channel_sums(dtype):
     """kernel(x, out): out[0, c] += Σ x[:, c], out[1, c] += Σ x[:, c]² (out float64)."""
 
@@ -52,7 +52,7 @@ def normalize(act, dtype):
     return kernel
 
 
-@_specialised
+@_float64_sums
 def normalize_backward_sums(act, dtype):
     """kernel(dy, x, y, mean, inv_std, leak, clip, out): with dz = f'·dy, out[0, c] += Σ dz,
     out[1, c] += Σ dz·(x − mean[c])·inv_std[c] (out float64)."""

@@ -2,10 +2,11 @@
 direct loop: no im2col columns, no dense (C, C, kh, kw) weights multiplied by zeros.
 
 Each kernel copies one image channel at a time into a padded scratch plane (the padding, or a
-negative padding's crop, applied there once), then runs, for every output row and kernel
-offset (i, j), a loop along the row whose indices ox·sw + j·dw are non-negative by
-construction: the compiler drops numba's negative-index wrap-around and vectorises it (the
-same loops on the unpadded plane, bounded by per-offset column ranges, measured 3-6× slower).
+negative padding's crop, applied there once), split into its stride phases when the stride
+is not 1. The forward and the input gradient then run one loop over a whole "wide" plane per
+kernel offset (i, j) (see ``depthwise``); the weight gradient runs, for every output row and
+offset, a loop along the row whose indices ox·sw + j·dw are non-negative by construction, so
+the compiler drops numba's negative-index wrap-around and vectorises it.
 The weight gradient accumulates element-wise products per output column in a (kh, kw, Wo)
 array of the arrays' dtype (vectorised too), summed in float64 once per channel.
 """
@@ -41,28 +42,82 @@ def _crop_from(buf, ph, pw, plane):
             plane[sy, sx] = buf[py, px] if inside else 0
 
 
+def _phases(buf, sh, sw, wq, out):
+    """out[a, b, u·wq + v] = buf[u·sh + a, v·sw + b] (0 past buf's edge): the padded plane
+    split into its sh×sw stride phases, each flattened with row length wq, so that a strided
+    window offset becomes one contiguous shift in one phase."""
+    hp, wp = buf.shape
+    hq = out.shape[2] // wq
+    for a in range(sh):
+        for b in range(sw):
+            dst = out[a, b]
+            inside = (wp - b + sw - 1) // sw  # columns of this phase within buf
+            for u in range(hq):
+                row = u * sh + a
+                line = dst[u * wq : (u + 1) * wq]
+                if row >= hp:
+                    line[:] = 0
+                    continue
+                src = buf[row]
+                for v in range(inside):
+                    line[v] = src[v * sw + b]
+                line[inside:] = 0
+
+
+def _unphases(parts, sh, sw, wq, buf):
+    """Inverse of ``_phases`` on the plane ``buf`` (every pixel of buf belongs to one phase)."""
+    hp, wp = buf.shape
+    for row in range(hp):
+        a, u = row % sh, row // sh
+        for col in range(wp):
+            buf[row, col] = parts[a, col % sw, u * wq + col // sw]
+
+
+def _layout(h, w, ph, pw, kw, sh, sw, dw):
+    """(hp, wp, hq, wq, size): the padded plane, the phase planes' rows and row length, and
+    the flat length of one phase plane with the slack its shifted reads run into."""
+    hp, wp = h + 2 * ph, w + 2 * pw
+    hq, wq = (hp + sh - 1) // sh, (wp + sw - 1) // sw
+    return hp, wp, hq, wq, hq * wq + (kw - 1) * dw // sw + 1
+
+
 @_specialised
 def depthwise(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
     """kernel(x, w, y): y[n, c, oy, ox] = Σ_ij w[c, i, j]·x[n, c, oy·sh + i·dh − ph,
-    ox·sw + j·dw − pw] (0 outside x); x (N, C, H, W), w (C, kh, kw), y (N, C, Ho, Wo)."""
-    pad = helper(_pad_into)
+    ox·sw + j·dw − pw] (0 outside x); x (N, C, H, W), w (C, kh, kw), y (N, C, Ho, Wo).
+
+    The output plane is computed "wide", as Ho rows of the phase planes' row length wq (its
+    columns past Wo are thrown away): each offset (i, j) is then ONE multiply-add over the
+    whole flat plane, a long loop the compiler vectorises, where row by row the loops are as
+    short as Wo (8 on a 8×8 plane) and strided by sw. Each output adds its kh·kw terms in the
+    (i, j) order, as the row-by-row loops did."""
+    pad, phases, layout = helper(_pad_into), helper(_phases), helper(_layout)
 
     def kernel(x, w, y):
         n_, c_, h, wd = x.shape
         ho, wo = y.shape[2], y.shape[3]
-        buf = np.empty((h + 2 * ph, wd + 2 * pw), dtype=x.dtype)
+        hp, wp, hq, wq, size = layout(h, wd, ph, pw, kw, sh, sw, dw)
+        direct = sh == 1 and sw == 1  # the padded plane is its only phase
+        parts = np.zeros((sh, sw, size), dtype=x.dtype)  # the slack stays 0
+        buf = parts[0, 0, :hp * wp].reshape((hp, wp)) if direct else np.empty((hp, wp), x.dtype)
+        acc = np.empty(ho * wq, dtype=y.dtype)
         for n in range(n_):
             for c in range(c_):
                 pad(x[n, c], ph, pw, buf)
+                if not direct:
+                    phases(buf, sh, sw, wq, parts)
+                acc[:] = 0
+                for i in range(kh):
+                    for j in range(kw):
+                        wv = w[c, i, j]
+                        off = ((i * dh) // sh) * wq + (j * dw) // sw
+                        src = parts[(i * dh) % sh, (j * dw) % sw, off:off + ho * wq]
+                        for t in range(ho * wq):  # t ≥ 0: no wrap-around, vectorised
+                            acc[t] += wv * src[t]
                 out = y[n, c]
                 for oy in range(ho):
-                    out[oy, :] = 0
-                    for i in range(kh):
-                        py = oy * sh + i * dh
-                        for j in range(kw):
-                            wv = w[c, i, j]
-                            for ox in range(wo):
-                                out[oy, ox] += wv * buf[py, ox * sw + j * dw]
+                    for ox in range(wo):
+                        out[oy, ox] = acc[oy * wq + ox]
         return y
 
     return kernel
@@ -70,24 +125,35 @@ def depthwise(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
 
 @_specialised
 def depthwise_backward_input(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
-    """kernel(dy, w, dx): the adjoint of ``depthwise`` in x; dx (N, C, H, W) set here."""
-    crop = helper(_crop_from)
+    """kernel(dy, w, dx): the adjoint of ``depthwise`` in x; dx (N, C, H, W) set here. The
+    same wide layout: dy is spread on wide rows (zeros past Wo), each offset (i, j) adds one
+    shifted multiple of it into its phase plane, and the phases are put back and cropped."""
+    crop, unphases, layout = helper(_crop_from), helper(_unphases), helper(_layout)
 
     def kernel(dy, w, dx):
         n_, c_, h, wd = dx.shape
         ho, wo = dy.shape[2], dy.shape[3]
-        buf = np.empty((h + 2 * ph, wd + 2 * pw), dtype=dx.dtype)
+        hp, wp, hq, wq, size = layout(h, wd, ph, pw, kw, sh, sw, dw)
+        direct = sh == 1 and sw == 1
+        parts = np.empty((sh, sw, size), dtype=dx.dtype)
+        buf = parts[0, 0, :hp * wp].reshape((hp, wp)) if direct else np.empty((hp, wp), dx.dtype)
+        wide = np.zeros(ho * wq, dtype=dx.dtype)  # its columns past Wo stay 0
         for n in range(n_):
             for c in range(c_):
-                buf[:] = 0
                 grad = dy[n, c]
                 for oy in range(ho):
-                    for i in range(kh):
-                        py = oy * sh + i * dh
-                        for j in range(kw):
-                            wv = w[c, i, j]
-                            for ox in range(wo):
-                                buf[py, ox * sw + j * dw] += wv * grad[oy, ox]
+                    for ox in range(wo):
+                        wide[oy * wq + ox] = grad[oy, ox]
+                parts[:] = 0
+                for i in range(kh):
+                    for j in range(kw):
+                        wv = w[c, i, j]
+                        off = ((i * dh) // sh) * wq + (j * dw) // sw
+                        dst = parts[(i * dh) % sh, (j * dw) % sw, off:off + ho * wq]
+                        for t in range(ho * wq):
+                            dst[t] += wv * wide[t]
+                if not direct:
+                    unphases(parts, sh, sw, wq, buf)
                 crop(buf, ph, pw, dx[n, c])
         return dx
 
