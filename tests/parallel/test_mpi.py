@@ -104,7 +104,10 @@ def bn_net(tmp_path):
 def mpirun(cwd, ini, out, *args, env=None, n=2, check=True):
     """n2d2py on ``n`` ranks (1 thread each) with rank 0 alone allowed to write ``out``."""
     environ = dict(os.environ, OMP_NUM_THREADS="1", N2D2PY_MPI_TIMEOUT="60", PYTHONPATH=str(ROOT),
-                   N2D2PY_TEST_GUARD=str(out))
+                   N2D2PY_TEST_GUARD=str(out),
+                   # the OpenBLAS kernels of this process (which compares with its own run):
+                   # its OPENBLAS_CORETYPE as it stands (n2d2py sets it when imported first)
+                   N2D2PY_OPENBLAS_CORETYPE="keep")
     environ.update(env or {})
     cmd = [MPIEXEC, "-n", str(n), sys.executable, str(HERE / "launch.py"), ini, "-o", str(out), *args]
     done = subprocess.run(cmd, cwd=cwd, env=environ, capture_output=True, text=True, timeout=240)
