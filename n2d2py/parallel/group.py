@@ -7,8 +7,9 @@ computes the stimuli ``[r·n/N, (r+1)·n/N)`` of a batch of n. Random numbers th
 the batch (Dropout's masks, on-the-fly transformations) are drawn for the whole batch on
 every rank, from the same generators, and each rank keeps its slice; BatchNorm's statistics
 are summed over the ranks (synchronised BatchNorm). Sums over the batch are taken per
-micro-slice (``slices``), so that N ranks, N dividing 8, sum in the order one process does. A batch smaller than N (the last one of
-an epoch) is computed whole by every rank, and only rank 0's gradients are summed.
+micro-slice (``slices``), so that N ranks, N dividing 8, compute the bits one process does. A
+batch smaller than N (the last one of an epoch) is computed whole by every rank, and only rank
+0's gradients are summed.
 
 Validation and test are split in contiguous ranges of the set, one per rank; their counts
 (confusion matrices, misclassified stimuli, classif.log lines in set order) are gathered.
@@ -17,8 +18,6 @@ Validation and test are split in contiguous ranges of the set, one per rank; the
 from dataclasses import dataclass
 
 import numpy as np
-
-from n2d2py.backend import array_module
 
 
 @dataclass
