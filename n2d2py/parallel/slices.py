@@ -23,9 +23,9 @@ the batch either (BLAS's results do depend on the number of rows of a GEMM).
 Rank r of N computes slices ``[r·8/N, (r+1)·8/N)`` when N divides 8 (1, 2, 4, 8): exactly
 rows ``[r·n//N, (r+1)·n//N)``, ``Group.part``'s. For other N (3, 5, 6, 7, more than 8) the
 micro-slices are the ranks' own slices: each step's sums then differ from one process's by
-float32 rounding (LeNet on 3 processes: 2.4e-7 after 40 batches of 128), and learning may
-drift apart from it once a max-pooling or ReLU decision flips (2 processes ended LeNet 2e-2
-apart that way before the micro-slices); rank 0 says so in one line at the start
+float32 rounding, and learning may drift apart from it once a max-pooling or ReLU decision
+flips (LeNet on 3 processes after 40 batches of 128: 2.4e-7 or 2.2e-2 from one process,
+depending on OpenBLAS's kernels); rank 0 says so in one line at the start
 (``parallel.start``). The worker threads of a process take unions of whole micro-slices
 (``backend.split_batch``).
 """
