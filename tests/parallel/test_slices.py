@@ -195,8 +195,15 @@ Input=conv3
 Type=BatchNorm
 NbOutputs=4
 ActivationFunction=Rectifier
-[fc1]
+[conv4]
 Input=bn
+Type=Conv
+KernelDims=3 3
+NbOutputs=6
+ActivationFunction=Rectifier
+ConfigSection=common.config
+[fc1]
+Input=conv4
 Type=Fc
 NbOutputs=10
 ConfigSection=common.config
@@ -213,8 +220,9 @@ Solvers.Momentum=0.9
 
 
 def test_one_and_two_worker_threads_learn_bit_identical_weights(tmp_path, monkeypatch, capsys):
-    """Conv with biases (dense, partial map, depthwise), max pooling, BatchNorm and Fc learn 6
-    batches of 24 with the batch split over 1 and over 2 threads: the same bits."""
+    """Conv with biases (dense per image, partial map, depthwise, and on the rows of a 1×1
+    output), max pooling, BatchNorm and Fc learn 6 batches of 24 with the batch split over 1
+    and over 2 threads: the same bits."""
     ini = tmp_path / "net.ini"
     ini.write_text(NET)
     monkeypatch.setattr(backend, "MIN_CHUNK_WORK", 1)  # split even this small network
@@ -237,6 +245,6 @@ def test_one_and_two_worker_threads_learn_bit_identical_weights(tmp_path, monkey
         backend._forget_pool()
     capsys.readouterr()
     assert learned[1].keys() == learned[2].keys()
-    assert {"conv1/bias", "conv3/weights", "bn/scale", "fc1/bias"} <= set(learned[1])
+    assert {"conv1/bias", "conv3/weights", "bn/scale", "conv4/weights", "fc1/bias"} <= set(learned[1])
     for name, value in learned[1].items():
         assert np.array_equal(value, learned[2][name]), name
