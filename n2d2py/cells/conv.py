@@ -3,9 +3,12 @@
 On the CPU the batch is split into one chunk of images per worker thread (``backend``); each
 thread runs im2col and the GEMMs on groups of images in a reused buffer, and its backward
 computes the same columns again for the partial weight gradients and the input gradient
-through im2col's adjoint (CuPy keeps one chunk's columns instead). The chunks are unions of
-the batch's micro-slices (``parallel.slices``): the weight and bias gradients are float32
-sums per micro-slice added in float64, the same whatever the threads and processes.
+through im2col's adjoint (CuPy keeps one chunk's columns instead). On large planes
+(``_winograd.worth``), a 3×3 stride-1 convolution's forward and input gradient run as
+Winograd F(2×2, 3×3) convolutions instead (the weight gradient does not). The chunks are
+unions of the batch's micro-slices (``parallel.slices``), and the work inside a chunk is
+grouped slice by slice: the weight and bias gradients are float32 sums per micro-slice added
+in float64, and every GEMM sees the same images whatever the threads and processes.
 
 Keys, channel map, Params and weight files: ``cells.kernel.KernelCell``. Grouped and
 depthwise maps (``mapping.even_groups``) are computed group by group (``_grouped``), never as
@@ -17,7 +20,7 @@ from functools import cached_property
 
 from n2d2py import backend
 from n2d2py.backend import array_module
-from n2d2py.cells import _grouped
+from n2d2py.cells import _grouped, _winograd
 from n2d2py.cells import _windows as win
 from n2d2py.cells.kernel import KERNEL_KEYS, KernelCell, check_window, masked
 from n2d2py.cells.mapping import even_groups
@@ -153,7 +156,11 @@ class ConvCell(KernelCell):
         self._x_shape, self._x, self._step = x.shape, x, step
         self._cut = slices.cut(self.device, n)
         self._chunks = backend.split_batch(x, n, y.size * k, self._cut.bounds)
-        self._cols = backend.run_split(self._chunks, part)
+        if step is not None and _winograd.for_forward(self, x):  # the backward: columns again
+            _winograd.forward(self, x, w, y, self._chunks, self._cut)
+            self._cols = [None] * len(self._chunks)
+        else:
+            self._cols = backend.run_split(self._chunks, part)
         if self.bias is not None:
             y += self.bias.data[:, None]
         return y.reshape((n,) + self.out_shape)
@@ -174,6 +181,11 @@ class ConvCell(KernelCell):
             dx = xp.empty(self._x_shape, dtype=xp.result_type(dz.dtype, w.dtype))
 
         step, k, cut = self._step, w.shape[1], self._cut
+        winograd = None  # the input gradient as a Winograd convolution of dz
+        if (dx is not None and step is not None and dx.dtype == dz.dtype
+                and _winograd.for_input_gradient(self, self._x_shape, dz)):
+            winograd = _winograd.input_gradient_plan(self, w, self._x_shape, dz.dtype)
+            dz_planes = xp.ascontiguousarray(dz).reshape((n,) + self.out_shape)
 
         def grouped(a, b):  # per micro-slice, groups of images in the thread's buffers
             parts = []
@@ -185,10 +197,12 @@ class ConvCell(KernelCell):
                                       self.dilation, out=win.scratch(xp, shape, self._x.dtype))
                     part_dw = _weight_grad(xp, dz[s:e], cols)
                     dw = part_dw if dw is None else dw + part_dw
-                    if dx is not None:
+                    if dx is not None and winograd is None:
                         dcols = xp.matmul(w.T, dz[s:e], out=win.scratch(xp, shape, dx.dtype, 1))
                         win.im2col_backward(dcols, dx[s:e].shape, self.kernel, self.stride,
                                             self.padding, self.dilation, out=dx[s:e])
+                if winograd is not None:  # its GEMMs' groups of images start at the slice
+                    _winograd.run(xp, winograd, dz_planes[lo:hi], dx[lo:hi])
                 parts.append(dw)
             return slices.add64(parts)
 

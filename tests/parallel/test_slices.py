@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from n2d2py import backend, runner, weights
+from n2d2py.cells import _winograd
 from n2d2py.parallel import slices
 from n2d2py.parallel.group import Group, Slice
 
@@ -148,26 +149,35 @@ NET = """DefaultModel=Frame
 Type=MNIST_IDX_Database
 Validation=0.002
 [sp]
-SizeX=16
-SizeY=16
+SizeX=32
+SizeY=32
 BatchSize=24
 [sp.Transformation]
 Type=RescaleTransformation
-Width=16
-Height=16
+Width=32
+Height=32
 [conv1]
 Input=sp
 Type=Conv
 KernelDims=3 3
-NbOutputs=6
+Padding=1
+NbOutputs=8
+ActivationFunction=Rectifier
+ConfigSection=common.config
+[conv1b]
+Input=conv1
+Type=Conv
+KernelDims=3 3
+Padding=1
+NbOutputs=8
 ActivationFunction=Rectifier
 ConfigSection=common.config
 [pool1]
-Input=conv1
+Input=conv1b
 Type=Pool
-PoolDims=2 2
-Stride=2
-NbOutputs=6
+PoolDims=4 4
+Stride=4
+NbOutputs=8
 Pooling=Max
 Mapping.Size=1
 [conv2]
@@ -181,7 +191,9 @@ Mapping(pool1)=1 0 1 1 \\
 0 1 1 0 \\
 1 0 1 1 \\
 0 1 0 1 \\
-1 1 1 0
+1 1 1 0 \\
+0 0 1 1 \\
+1 1 0 0
 ConfigSection=common.config
 [conv3]
 Input=conv2
@@ -220,12 +232,15 @@ Solvers.Momentum=0.9
 
 
 def test_one_and_two_worker_threads_learn_bit_identical_weights(tmp_path, monkeypatch, capsys):
-    """Conv with biases (dense per image, partial map, depthwise, and on the rows of a 1×1
-    output), max pooling, BatchNorm and Fc learn 6 batches of 24 with the batch split over 1
-    and over 2 threads: the same bits."""
+    """Conv with biases (dense per image, Winograd, partial map, depthwise, and on the rows of
+    a 2×2 output), max pooling, BatchNorm and Fc learn 6 batches of 24 with the batch split
+    over 1 and over 2 threads: the same bits."""
     ini = tmp_path / "net.ini"
     ini.write_text(NET)
     monkeypatch.setattr(backend, "MIN_CHUNK_WORK", 1)  # split even this small network
+    winograd = []  # conv1b's forward and input gradient (8 channels on 32×32 planes)
+    real_run = _winograd.run
+    monkeypatch.setattr(_winograd, "run", lambda *a: winograd.append(1) or real_run(*a))
     splits = []
     real_split = backend.split_batch
     monkeypatch.setattr(backend, "split_batch",
@@ -244,6 +259,7 @@ def test_one_and_two_worker_threads_learn_bit_identical_weights(tmp_path, monkey
         monkeypatch.delenv("OMP_NUM_THREADS")
         backend._forget_pool()
     capsys.readouterr()
+    assert winograd
     assert learned[1].keys() == learned[2].keys()
     assert {"conv1/bias", "conv3/weights", "bn/scale", "conv4/weights", "fc1/bias"} <= set(learned[1])
     for name, value in learned[1].items():
