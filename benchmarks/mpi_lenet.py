@@ -61,7 +61,7 @@ def child(args):
     if group is not None:
         result["comm_ms"] = 1e3 * (group.comm_seconds - comm_before) / args.batches
         size = sum(p.data.size for p in net.params()) + 2 + provider.batch_size * 10
-        buf = np.zeros(size, np.float32)
+        buf = np.zeros(size, np.float64)  # the packed buffer is float64, as Param.grad
         group.comm.allreduce(buf)
         t = time.perf_counter()
         for _ in range(50):
@@ -111,7 +111,7 @@ def main():
     steps = [x["step_ms"] for x in results["2x1"]]
     print(f"  MPI step {statistics.median(steps):.1f} ms, of which in the all-reduce "
           f"{statistics.median(comm):.2f} ms (min {min(comm):.2f}, max {max(comm):.2f}; includes waiting "
-          f"for the slower rank); the all-reduce of {results['2x1'][0]['floats']} floats alone: "
+          f"for the slower rank); the all-reduce of {results['2x1'][0]['floats']} float64 alone: "
           f"{statistics.median(alone):.3f} ms")
 
 

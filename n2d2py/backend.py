@@ -127,7 +127,8 @@ def cpu_kernels(a):
 # numpy's GEMMs and the compiled kernels release the GIL. Threads that block when idle,
 # rather than OpenMP's or OpenBLAS's busy-waiting ones, keep a shared machine usable: on a
 # loaded 2-core machine busy-waiting pools slowed LeNet's step 20-50×. For the same reason
-# numpy's OpenBLAS is set to one thread while the workers exist (their GEMMs are per chunk).
+# numpy's OpenBLAS is set to one thread (their GEMMs are per chunk; with one n2d2py thread too,
+# so that a GEMM's result never depends on the number of threads).
 # A call costs a thread wake-up (~10-20 µs), so small operations stay on the caller.
 
 MIN_CHUNK_WORK = 1 << 18  # elementary operations below which a chunk is not worth a thread
@@ -190,9 +191,23 @@ def _pool():
         if _workers is None:
             threads = cpu_threads()
             _workers = _Pool(threads) if threads > 1 else False
-            if _workers:
-                _single_threaded_blas()
+            _single_threaded_blas()  # also with one thread: BLAS's results then never depend
+            # on its thread count (OpenBLAS's GEMM sums in another order on 2 threads)
     return _workers or None
+
+
+def stack_gemm_is_loop(a):
+    """Whether ``matmul`` on a stack of matrices computes each matrix as ``matmul`` on it alone
+    would, for arrays like ``a``: numpy runs one BLAS GEMM per matrix (checked bit for bit in
+    tests/parallel/test_slices.py); CuPy runs a batched GEMM that may pick other kernels."""
+    return type(a).__module__ == "numpy"
+
+
+def cpu_setup(a):
+    """Before a GEMM on a numpy ``a`` that no split has preceded: the worker threads made and
+    BLAS set to one thread (``_pool``), so that its results do not depend on the call order."""
+    if type(a).__module__ == "numpy":
+        _pool()
 
 
 def _forget_pool():
@@ -226,12 +241,18 @@ def _single_threaded_blas():
                 break
 
 
-def split_batch(a, n, work):
+def split_batch(a, n, work, slices=None):
     """(start, stop) chunks of ``range(n)``: one per CPU thread for a numpy ``a`` when the
-    ``work`` (elementary operations over the whole batch) is worth it, else one chunk."""
+    ``work`` (elementary operations over the whole batch) is worth it, else one chunk. With
+    ``slices`` (the (start, stop) micro-slices tiling ``range(n)``, ``parallel.slices``) each
+    chunk is a union of whole, consecutive slices."""
     pool = _pool() if type(a).__module__ == "numpy" else None
-    parts = min(pool.threads, n, max(1, work // MIN_CHUNK_WORK)) if pool else 1
-    bounds = [n * i // parts for i in range(parts + 1)]
+    pieces = n if slices is None else len(slices)
+    parts = min(pool.threads, pieces, max(1, work // MIN_CHUNK_WORK)) if pool else 1
+    if slices is None:
+        bounds = [n * i // parts for i in range(parts + 1)]
+    else:
+        bounds = [slices[pieces * i // parts][0] for i in range(parts)] + [n]
     return list(zip(bounds[:-1], bounds[1:]))
 
 

@@ -47,7 +47,7 @@ def _zero_bias(conv, n):
     bias = Param("bias", (n,), ConstantFiller(0.0), "Bias", conv.weights.fan_in,
                  conv.weights.fan_out)
     bias.data = conv.device.asarray(np.zeros(n, dtype=np.float32))
-    bias.grad = conv.xp.zeros_like(bias.data)
+    bias.grad = bias.new_grad(conv.xp)
     return bias
 
 

@@ -9,7 +9,7 @@ import zlib
 from n2d2py.errors import N2D2PyError
 
 MAX_TEXT_BYTES = 16 << 20  # an INI file or template
-BYTES_PER_PARAM = 4 * 4  # float32 data, gradient and (up to) two solver states
+BYTES_PER_PARAM = 4 + 8 + 2 * 4  # float32 data, float64 gradient, (up to) two float32 solver states
 SAVED_BYTES_PER_PARAM = 40  # at least: .syntxt text (~12 bytes) in two folders + two checkpoints
 
 

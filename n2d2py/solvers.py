@@ -1,8 +1,9 @@
 """Solvers: one update rule per Param, holding its own state (spec §3.6); the learning-rate
 policies they share are in ``lr_policies``.
 
-Gradients arrive in ``param.grad`` with the standard sign (∂L/∂w) and SUMMED over the batch;
-a solver descends by subtracting. With ``IterationSize`` k > 1 the caller keeps accumulating
+Gradients arrive in ``param.grad`` with the standard sign (∂L/∂w) and SUMMED over the batch,
+in float64 (``Param``); ``update`` rounds them to the data's dtype once and hands that to
+``step``. A solver descends by subtracting. With ``IterationSize`` k > 1 the caller keeps accumulating
 into ``param.grad`` (cells add to it) and zeroes it only when ``update`` returns True, i.e.
 after the k-th call, so one step sees the gradient summed over k·B stimuli.
 """
@@ -216,13 +217,15 @@ class Solver(abc.ABC):
             lr = self._next_lr(batch_size)
         if lr == 0.0:
             return True
-        self.step(param, lr, batch_size * self.iteration_size)
+        grad = param.grad.astype(param.data.dtype)  # the one rounding of the float64 sum
+        self.step(param, grad, lr, batch_size * self.iteration_size)
         return True
 
     @abc.abstractmethod
-    def step(self, param, lr, nb_stimuli):
-        """Update ``param.data`` in place at rate ``lr``; ``param.grad`` holds the gradient
-        summed over ``nb_stimuli`` stimuli. Clamping and the mask: ``_apply``."""
+    def step(self, param, grad, lr, nb_stimuli):
+        """Update ``param.data`` in place at rate ``lr``; ``grad`` is ``param.grad`` (the
+        gradient summed over ``nb_stimuli`` stimuli) in the data's dtype. Clamping and the
+        mask: ``_apply``."""
 
     # -- resuming ---------------------------------------------------------------------------
     def state_dict(self):
@@ -269,11 +272,11 @@ class SGD(Solver):
         solver.invalid = solver._check(view)
         return solver
 
-    def step(self, param, lr, nb_stimuli):
+    def step(self, param, grad, lr, nb_stimuli):
         xp = array_module(param.data)
         rate = lr / nb_stimuli
         if self.momentum == 0.0 and self.decay == 0.0:
-            step = -rate * param.grad
+            step = -rate * grad
         else:  # in place on the velocity: the same float operations, no temporaries
             if self.velocity is None:
                 self.velocity = xp.zeros_like(param.data)
@@ -281,7 +284,7 @@ class SGD(Solver):
                 self.velocity = xp.array(self.velocity)  # loaded from a checkpoint
             v = self.velocity
             v *= self.momentum
-            v -= rate * param.grad
+            v -= rate * grad
             if self.decay != 0.0:
                 v -= (lr * self.decay) * param.data
             if param.mask is not None:
@@ -327,11 +330,11 @@ class Adam(Solver):
         solver.invalid = solver._check(view)
         return solver
 
-    def step(self, param, lr, nb_stimuli):
+    def step(self, param, grad, lr, nb_stimuli):
         """m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; w ← w − α·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε√(1−β₂ᵗ))."""
         xp = array_module(param.data)
         self.t += 1
-        g = param.grad
+        g = grad
         m = xp.zeros_like(param.data) if self.m is None else xp.asarray(self.m)
         v = xp.zeros_like(param.data) if self.v is None else xp.asarray(self.v)
         self.m = self.beta1 * m + (1.0 - self.beta1) * g

@@ -12,11 +12,13 @@ back into a dense, otherwise zero, gradient. Two computations:
   ``n2d2py.kernels.depthwise``, no columns at all. CuPy arrays take the batched GEMM (with
   kh·kw-long rows), which computes the same values.
 
-On the CPU the batch is split over the worker threads as in the dense path.
+On the CPU the batch is split over the worker threads as in the dense path; the weight
+gradient is summed per micro-slice (``parallel.slices``) in float64.
 """
 
 from n2d2py import backend
 from n2d2py.cells import _windows as win
+from n2d2py.parallel import slices
 
 
 def _blocks(xp, groups, w):
@@ -51,12 +53,13 @@ def forward(cell, x):
     y = xp.empty((n, o, ho * wo), dtype=xp.result_type(x.dtype, blocks.dtype))
     cell._x_shape = x.shape
     cell._depthwise = depthwise
+    cell._cut = slices.cut(cell.device, n)
     if depthwise:
         x = xp.ascontiguousarray(x)
         w = xp.ascontiguousarray(blocks.reshape(o, *cell.kernel), dtype=x.dtype)
         kernel = kernels.depthwise(*_geometry(cell), x.dtype)
         out = y.reshape(n, o, ho, wo)
-        cell._chunks = backend.split_batch(x, n, y.size * w[0].size)
+        cell._chunks = backend.split_batch(x, n, y.size * w[0].size, cell._cut.bounds)
         backend.run_split(cell._chunks, lambda a, b: kernel(x[a:b], w, out[a:b]))
         cell._cols, cell._x = None, x
         return y
@@ -68,7 +71,7 @@ def forward(cell, x):
         xp.matmul(wg, grouped, out=y[a:b].reshape(b - a, groups, o // groups, -1))
         return grouped
 
-    cell._chunks = backend.split_batch(x, n, y.size * wg.shape[2])
+    cell._chunks = backend.split_batch(x, n, y.size * wg.shape[2], cell._cut.bounds)
     cell._cols = backend.run_split(cell._chunks, part)
     return y
 
@@ -76,7 +79,7 @@ def forward(cell, x):
 def backward(cell, dz, want_dx):
     """(dense weight gradient, input gradient or None) of the grouped ``cell``; ``dz`` is
     (N, O, L)."""
-    xp, groups = cell.xp, cell._groups
+    xp, groups, cut = cell.xp, cell._groups, cell._cut
     n, o, pixels = dz.shape
     shape = cell.weights.shape
     blocks = _blocks(xp, groups, cell.weights.data)
@@ -92,15 +95,17 @@ def backward(cell, dz, want_dx):
         def part(a, b):
             if dx is not None:
                 inputs(g[a:b], w, dx[a:b])
-            return weights(g[a:b], x[a:b], xp.empty(w.shape, dtype=xp.float64))
+            return slices.add64(weights(g[s:e], x[s:e], xp.empty(w.shape, dtype=xp.float64))
+                                .astype(dtype) for s, e in cut.within(a, b))
 
-        gw = sum(backend.run_split(cell._chunks, part)).astype(dtype)
+        gw = sum(backend.run_split(cell._chunks, part))
         return _dense(xp, groups, gw.reshape(blocks.shape), shape), dx
     wg = blocks.reshape(groups, o // groups, -1)
 
     def part(a, b, cols):
         dzg = dz[a:b].reshape(b - a, groups, o // groups, pixels)
-        gw = xp.matmul(dzg, cols.transpose(0, 1, 3, 2)).sum(axis=0)  # (G, O/G, K/G)
+        gw = slices.add64(xp.matmul(dzg[s - a:e - a], cols[s - a:e - a].transpose(0, 1, 3, 2))
+                          .sum(axis=0) for s, e in cut.within(a, b))  # (G, O/G, K/G)
         if dx is not None:
             dcols = xp.matmul(wg.transpose(0, 2, 1), dzg).reshape(b - a, -1, pixels)
             win.im2col_backward(dcols, dx[a:b].shape, cell.kernel, cell.stride, cell.padding,

@@ -118,15 +118,18 @@ def run(xp, p, x, y):
     return y
 
 
-def forward(cell, x, w, y, chunks):
+def forward(cell, x, w, y, chunks, cut):
     """y (N, O, Ho·Wo) = ``cell``'s convolution of x by the dense ``w`` (O, C·9), no bias;
-    the batch split in ``chunks`` over the worker threads."""
+    the batch split in ``chunks`` over the worker threads, each run micro-slice by micro-slice
+    of ``cut`` (``parallel.slices``: a GEMM's groups of images, and so its values, are then
+    the same whatever the threads and processes)."""
     xp = cell.xp
     o, ho, wo = cell.out_shape
     p = plan(xp, w.reshape(o, -1, 3, 3), cell.padding, (ho, wo), x.dtype)
     x = xp.ascontiguousarray(x)
     planes = y.reshape(x.shape[0], o, ho, wo)
-    backend.run_split(chunks, lambda a, b: run(xp, p, x[a:b], planes[a:b]))
+    backend.run_split(chunks, lambda a, b: [run(xp, p, x[s:e], planes[s:e])
+                                            for s, e in cut.within(a, b)])
     return y
 
 

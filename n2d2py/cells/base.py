@@ -22,6 +22,10 @@ class Param:
 
     ``role`` picks the solver keys: "Weights" reads ``WeightsSolver.*``, "Bias" ``BiasSolver.*``
     (both fall back to ``Solvers.*``). ``mask`` (0/1, broadcastable) zeroes unmapped weights.
+
+    ``grad`` is float64 whatever the data's dtype: cells add one float32 partial per
+    micro-slice of the batch into it (``parallel.slices``), so that its value does not depend
+    on how the batch was cut over threads and processes; the solver rounds it once.
     """
 
     def __init__(self, name, shape, filler, role="Weights", fan_in=1, fan_out=1, mask=None):
@@ -48,7 +52,11 @@ class Param:
             values = values * np.asarray(self.mask, dtype=np.float32)
             self.mask = device.asarray(self.mask)
         self.data = device.asarray(values)
-        self.grad = device.xp.zeros_like(self.data)
+        self.grad = self.new_grad(device.xp)
+
+    def new_grad(self, xp):
+        """A zero gradient for this Param (float64, see the class)."""
+        return xp.zeros(self.shape, dtype=xp.float64)
 
     def __repr__(self):
         return f"Param({self.name}, {self.shape}, {self.role})"

@@ -9,10 +9,12 @@ mean and variance replace the batch ones. As in N2D2, scales start at 1, biases,
 variances at 0, and the activation is applied after the normalisation.
 
 Under mpiexec the batch statistics are those of the whole batch, summed over the ranks
-(synchronised BatchNorm, ``parallel.batch_mean_var``): N processes learn what one does.
+(synchronised BatchNorm, ``parallel.batch_mean_var``): N processes learn what one does. Both
+paths take every sum over the batch per micro-slice (``parallel.slices``): the statistics
+are exchanged slot by slot, the scale and bias gradients added in float64.
 
-On the CPU (``backend.cpu_kernels``) in one process, with no activation, Linear or a
-Rectifier, the cell runs fused compiled passes instead: one pass for the batch sums, one that
+On the CPU (``backend.cpu_kernels``), with no activation, Linear or a Rectifier, the cell
+runs fused compiled passes instead (under mpiexec too): one pass for the batch sums, one that
 normalises and applies the activation; in the backward one pass for the two gradient sums,
 one for the input gradient. It keeps only references to its input and output (no x̂ copy).
 
@@ -21,6 +23,7 @@ Means and variances are not learned: they are ``buffers()`` (saved in ``<cell>_m
 """
 
 from n2d2py import backend, parallel
+from n2d2py.parallel import slices
 from n2d2py.activations import Linear, Rectifier, make_activation
 from n2d2py.cells._windows import concat_channels, split_channels
 from n2d2py.cells.base import Cell, Param, check_stacked_inputs, stacked_shape
@@ -81,9 +84,6 @@ class BatchNormCell(Cell):
         act = self.activation
         if kernels is None or x.dtype.kind != "f" or x.ndim != 4:
             return None
-        group = parallel.group_of(self.device)
-        if group is not None and group.batch is not None and group.size > 1:
-            return None  # statistics summed over the ranks: the generic path
         if act is None or type(act) is Linear:
             return kernels, 0, 0.0, 0.0
         if type(act) is Rectifier and act.leak_slope >= 0:
@@ -100,14 +100,13 @@ class BatchNormCell(Cell):
         x = xp.ascontiguousarray(x)
         n, c = x.shape[:2]
         flat = x.reshape(n, c, -1)
-        chunks = backend.split_batch(x, n, x.size)
+        cut = self._cut = slices.cut(self.device, n)
+        chunks = self._chunks = backend.split_batch(x, n, x.size, cut.bounds)
         self._batch_stats = train and self.momentum > 0
         if self._batch_stats:
-            count = x.size // c
+            count = cut.rows * (x[0].size // c)
             sums = kernels.channel_sums(dtype)
-            parts = backend.run_split(
-                chunks, lambda a, b: sums(flat[a:b], xp.zeros((2, c), dtype=xp.float64)))
-            total = sum(parts)
+            total = self._exchange(chunks, lambda s, e: sums(flat[s:e], xp.zeros((2, c), xp.float64)))
             mean = total[0] / count
             var = xp.maximum(total[1] / count - mean * mean, 0.0)
             self._update_moving_averages(mean, var, count)
@@ -136,18 +135,16 @@ class BatchNormCell(Cell):
         g = xp.ascontiguousarray(dy, dtype=dtype).reshape(n, c, -1)
         x, y, mean, inv_std = self._x, self._y, self._mean, self._inv_std
         leak, clip = dtype.type(leak), dtype.type(clip)
-        chunks = backend.split_batch(g, n, 2 * g.size)
+        chunks = self._chunks
         sums = kernels.normalize_backward_sums(act, dtype)
-        parts = backend.run_split(chunks, lambda a, b: sums(
-            g[a:b], x[a:b], y[a:b], mean, inv_std, leak, clip, xp.zeros((2, c), xp.float64)))
-        total = sum(parts)
-        self.scale.grad += total[1].astype(self.scale.grad.dtype)
-        self.bias.grad += total[0].astype(self.bias.grad.dtype)
+        total = self._exchange(chunks, lambda a, b: sums(
+            g[a:b], x[a:b], y[a:b], mean, inv_std, leak, clip, xp.zeros((2, c), xp.float64)),
+            grads=True)
         if not (self.needs_input_grad and self.back_propagate):
             return [None] * len(self.inputs)
         k1 = self.scale.data.astype(dtype) * inv_std
         if self._batch_stats:  # the batch mean and variance depend on x too
-            count = x.size // c
+            count = self._cut.rows * (x[0].size // c)
             k2, k3 = (total[0] / count).astype(dtype), (total[1] / count).astype(dtype)
         else:
             k2 = k3 = xp.zeros(c, dtype=dtype)
@@ -157,6 +154,20 @@ class BatchNormCell(Cell):
         backend.run_split(chunks, lambda a, b: kernel(
             g[a:b], x[a:b], y[a:b], mean, inv_std, k1, k2, k3, leak, clip, flat[a:b]))
         return split_channels(dx, self.channels)
+
+    def _exchange(self, chunks, sums, grads=False):
+        """The (2, C) float64 ``sums(start, stop)`` over the whole batch, taken per micro-slice
+        on the worker threads and exchanged slot by slot (``slices.exchange``). ``grads``: add
+        the slices' sums, rounded to the data's dtype, to the bias and scale gradients."""
+        cut = self._cut
+        parts = backend.run_split(chunks, lambda a, b: [sums(s, e) for s, e in cut.within(a, b)])
+        partials = [p for chunk in parts for p in chunk]
+        if grads:
+            dtype = self._x.dtype
+            mine = slices.add64(p.astype(dtype) for p in partials)
+            self.scale.grad += mine[1]
+            self.bias.grad += mine[0]
+        return slices.exchange(self.device, cut, partials)
 
     # -- generic path (CuPy, other activations) ----------------------------------------------
     def _forward(self, xs, train):
@@ -181,8 +192,9 @@ class BatchNormCell(Cell):
 
     def _backward(self, dz):
         axes = (0, 2, 3)
-        self.scale.grad += (dz * self._xhat).sum(axis=axes)
-        self.bias.grad += dz.sum(axis=axes)
+        bounds = slices.cut(self.device, len(dz)).bounds
+        self.scale.grad += slices.add64((dz[a:b] * self._xhat[a:b]).sum(axis=axes) for a, b in bounds)
+        self.bias.grad += slices.add64(dz[a:b].sum(axis=axes) for a, b in bounds)
         if not (self.needs_input_grad and self.back_propagate):
             return [None] * len(self.inputs)
         scale = self.scale.data.astype(dz.dtype, copy=False)

@@ -2,10 +2,13 @@
 
 On the CPU the batch is split into one chunk of images per worker thread (``backend``); each
 thread runs im2col and the GEMMs on groups of images in a reused buffer, and its backward
-computes the same columns again for the partial weight gradients (summed in chunk order) and
-the input gradient through im2col's adjoint (CuPy keeps one chunk's columns instead). On
-large planes (``_winograd.worth``), a 3×3 stride-1 convolution's forward and input gradient
-run as Winograd F(2×2, 3×3) convolutions instead (the weight gradient does not).
+computes the same columns again for the partial weight gradients and the input gradient
+through im2col's adjoint (CuPy keeps one chunk's columns instead). On large planes
+(``_winograd.worth``), a 3×3 stride-1 convolution's forward and input gradient run as
+Winograd F(2×2, 3×3) convolutions instead (the weight gradient does not). The chunks are
+unions of the batch's micro-slices (``parallel.slices``), and the work inside a chunk is
+grouped slice by slice: the weight and bias gradients are float32 sums per micro-slice added
+in float64, and every GEMM sees the same images whatever the threads and processes.
 
 Keys, channel map, Params and weight files: ``cells.kernel.KernelCell``. Grouped and
 depthwise maps (``mapping.even_groups``) are computed group by group (``_grouped``), never as
@@ -21,6 +24,7 @@ from n2d2py.cells import _grouped, _winograd
 from n2d2py.cells import _windows as win
 from n2d2py.cells.kernel import KERNEL_KEYS, KernelCell, check_window, masked
 from n2d2py.cells.mapping import even_groups
+from n2d2py.parallel import slices
 from n2d2py.registry import CELLS
 
 # A convolution runs one GEMM per image on im2col's (N, K, L) columns when each image has
@@ -45,6 +49,14 @@ def _image_step(x, k, pixels):
     if backend.cpu_kernels(x) is None:
         return None
     return max(1, COLS_BUDGET // (k * pixels))
+
+
+def _groups(lo, hi, step):
+    """(start, stop) groups of the images [lo, hi) (one micro-slice) of about ``step`` images
+    each: the nearest whole number of groups, of equal sizes (16 images at a step of 13 make
+    one group, not 13 + 3: every group costs a few calls)."""
+    count = max(1, round((hi - lo) / step))
+    return [(lo + (hi - lo) * i // count, lo + (hi - lo) * (i + 1) // count) for i in range(count)]
 
 
 def _per_image(o, k, pixels):
@@ -124,8 +136,7 @@ class ConvCell(KernelCell):
 
         def part(a, b):
             if step is not None:  # groups of images, columns in the thread's buffer
-                for s in range(a, b, step):
-                    e = min(b, s + step)
+                for s, e in [g for ab in self._cut.within(a, b) for g in _groups(*ab, step)]:
                     cols = win.im2col(x[s:e], self.kernel, self.stride, self.padding,
                                       self.dilation, out=win.scratch(xp, (e - s, k, ho * wo), x.dtype))
                     xp.matmul(w, cols, out=y[s:e])
@@ -137,14 +148,16 @@ class ConvCell(KernelCell):
             if per_image:  # one GEMM per image, (O, K) @ (K, L): NCHW as it comes
                 xp.matmul(w, cols, out=y[a:b])
                 return cols
-            rows = _rows(cols)  # few output pixels: one GEMM on the (n·L, K) rows
-            y[a:b] = _unrows(rows @ w.T, b - a, ho * wo)
+            rows = _rows(cols)  # few output pixels: GEMMs on the (n·L, K) rows of a slice
+            bounds = self._row_bounds(a, b) if train else [(0, len(rows))]
+            y[a:b] = _unrows(slices.matmul(xp, bounds, rows, w.T), b - a, ho * wo)
             return rows
 
         self._x_shape, self._x, self._step = x.shape, x, step
-        self._chunks = backend.split_batch(x, n, y.size * k)
+        self._cut = slices.cut(self.device, n)
+        self._chunks = backend.split_batch(x, n, y.size * k, self._cut.bounds)
         if step is not None and _winograd.for_forward(self, x):  # the backward: columns again
-            _winograd.forward(self, x, w, y, self._chunks)
+            _winograd.forward(self, x, w, y, self._chunks, self._cut)
             self._cols = [None] * len(self._chunks)
         else:
             self._cols = backend.run_split(self._chunks, part)
@@ -167,46 +180,51 @@ class ConvCell(KernelCell):
         if want_dx:
             dx = xp.empty(self._x_shape, dtype=xp.result_type(dz.dtype, w.dtype))
 
-        step, k = self._step, w.shape[1]
+        step, k, cut = self._step, w.shape[1], self._cut
         winograd = None  # the input gradient as a Winograd convolution of dz
         if (dx is not None and step is not None and dx.dtype == dz.dtype
                 and _winograd.for_input_gradient(self, self._x_shape, dz)):
             winograd = _winograd.input_gradient_plan(self, w, self._x_shape, dz.dtype)
             dz_planes = xp.ascontiguousarray(dz).reshape((n,) + self.out_shape)
 
-        def grouped(a, b):
-            dw = None
-            for s in range(a, b, step):
-                e = min(b, s + step)
-                shape = (e - s, k, pixels)
-                cols = win.im2col(self._x[s:e], self.kernel, self.stride, self.padding,
-                                  self.dilation, out=win.scratch(xp, shape, self._x.dtype))
-                part_dw = _weight_grad(xp, dz[s:e], cols)
-                dw = part_dw if dw is None else dw + part_dw
-                if dx is not None and winograd is None:
-                    dcols = xp.matmul(w.T, dz[s:e], out=win.scratch(xp, shape, dx.dtype, 1))
-                    win.im2col_backward(dcols, dx[s:e].shape, self.kernel, self.stride,
-                                        self.padding, self.dilation, out=dx[s:e])
-            if winograd is not None:
-                _winograd.run(xp, winograd, dz_planes[a:b], dx[a:b])
-            return dw
+        def grouped(a, b):  # per micro-slice, groups of images in the thread's buffers
+            parts = []
+            for lo, hi in cut.within(a, b):
+                dw = None
+                for s, e in _groups(lo, hi, step):
+                    shape = (e - s, k, pixels)
+                    cols = win.im2col(self._x[s:e], self.kernel, self.stride, self.padding,
+                                      self.dilation, out=win.scratch(xp, shape, self._x.dtype))
+                    part_dw = _weight_grad(xp, dz[s:e], cols)
+                    dw = part_dw if dw is None else dw + part_dw
+                    if dx is not None and winograd is None:
+                        dcols = xp.matmul(w.T, dz[s:e], out=win.scratch(xp, shape, dx.dtype, 1))
+                        win.im2col_backward(dcols, dx[s:e].shape, self.kernel, self.stride,
+                                            self.padding, self.dilation, out=dx[s:e])
+                if winograd is not None:  # its GEMMs' groups of images start at the slice
+                    _winograd.run(xp, winograd, dz_planes[lo:hi], dx[lo:hi])
+                parts.append(dw)
+            return slices.add64(parts)
 
         def part(a, b, cols):
             if step is not None:
                 return grouped(a, b)
             dzc = dz[a:b]
             if per_image:
-                dw = _weight_grad(xp, dzc, cols)
+                dw = slices.add64(_weight_grad(xp, dzc[s - a:e - a], cols[s - a:e - a])
+                                  for s, e in cut.within(a, b))
             else:
                 dzc = _rows(dzc)
-                dw = dzc.T @ cols
+                rows = self._row_bounds(a, b, pixels)
+                dw = slices.matmul_sum(xp, rows, dzc, cols)
             if dx is not None and pointwise:  # the columns were the input itself
                 xp.matmul(w.T, dzc, out=dx[a:b].reshape(b - a, -1, pixels))
             elif dx is not None:
                 if per_image:
                     dcols = xp.matmul(w.T, dzc)  # (n, K, L)
                 else:
-                    dcols = (dzc @ w).reshape(b - a, pixels, -1).transpose(0, 2, 1)
+                    dcols = slices.matmul(xp, rows, dzc, w)
+                    dcols = dcols.reshape(b - a, pixels, -1).transpose(0, 2, 1)
                 win.im2col_backward(dcols, dx[a:b].shape, self.kernel, self.stride,
                                     self.padding, self.dilation, out=dx[a:b])
             return dw
@@ -216,11 +234,17 @@ class ConvCell(KernelCell):
             dw *= self.weights.mask
         return self._accumulate(dw, dz, dx)
 
+    def _row_bounds(self, a, b, pixels=None):
+        """The micro-slices of the images [a, b) as rows of their (images·L, K) matrix."""
+        pixels = pixels or self.out_shape[1] * self.out_shape[2]
+        return [((s - a) * pixels, (e - a) * pixels) for s, e in self._cut.within(a, b)]
+
     def _accumulate(self, dw, dz, dx):
-        """Add the weight and bias gradients; the input gradients, one per input."""
+        """Add the weight gradient (float64, summed per micro-slice) and the bias gradient;
+        the input gradients, one per input."""
         self.weights.grad += dw
         if self.bias is not None:
-            self.bias.grad += dz.sum(axis=(0, 2))
+            self.bias.grad += slices.add64(dz[a:b].sum(axis=(0, 2)) for a, b in self._cut.bounds)
         if dx is None:
             return [None] * len(self.inputs)
         return win.split_channels(dx, self.channels)

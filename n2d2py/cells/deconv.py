@@ -6,13 +6,15 @@ and columns on each side (a negative padding adds zeros). Output size per axis:
 (in − 1)·stride + dilation·(kernel − 1) + 1 − 2·padding. This is PyTorch's conv_transpose2d
 with its weight (C, O, kh, kw) = our W (O, C, kh, kw) with the first two axes swapped.
 
-Keys, channel map, Params and weight files as Conv's (``cells.kernel.KernelCell``); Deconv
+The parameter gradients are summed per micro-slice of the batch (``parallel.slices``) in
+float64. Keys, channel map, Params and weight files as Conv's (``cells.kernel.KernelCell``); Deconv
 adds the refusal of ``WeightsSharing``, ``BiasesSharing``, ``WeightsExportFlip`` and
 ``OutputsRemap``.
 """
 
 from n2d2py.cells import _windows as win
 from n2d2py.cells.kernel import KernelCell, masked
+from n2d2py.parallel import slices
 from n2d2py.registry import CELLS
 
 _UNSUPPORTED = ("WeightsSharing", "BiasesSharing")
@@ -69,13 +71,15 @@ class DeconvCell(KernelCell):
     def _backward(self, dz):
         cols = win.im2col(dz, self.kernel, self.stride, self.padding, self.dilation)
         o, c, kh, kw = self.weights.shape
-        dw = self.xp.tensordot(cols, self._x, axes=([0, 2], [0, 2]))  # (O·kh·kw, C)
+        bounds = slices.cut(self.device, len(dz)).bounds  # float32 sums per micro-slice
+        dw = slices.add64(self.xp.tensordot(cols[a:b], self._x[a:b], axes=([0, 2], [0, 2]))
+                          for a, b in bounds)  # (O·kh·kw, C)
         dw = dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
         if self.weights.mask is not None:
             dw = dw * self.weights.mask
         self.weights.grad += dw
         if self.bias is not None:
-            self.bias.grad += dz.sum(axis=(0, 2, 3))
+            self.bias.grad += slices.add64(dz[a:b].sum(axis=(0, 2, 3)) for a, b in bounds)
         if not (self.needs_input_grad and self.back_propagate):
             return [None] * len(self.inputs)
         dx = self.xp.matmul(self._weight_matrix().T, cols)  # (N, C, H·W)

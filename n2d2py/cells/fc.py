@@ -1,10 +1,14 @@
-"""Fully connected layer (N2D2: FcCell, spec §3.3): flattens C×H×W and applies one GEMM."""
+"""Fully connected layer (N2D2: FcCell, spec §3.3): flattens C×H×W and applies one GEMM.
+
+Its GEMMs are taken per micro-slice of the batch (``parallel.slices``), the parameter
+gradients added in float64: the results do not depend on how the batch is cut over processes."""
 
 import numpy as np
 
 from n2d2py.activations import make_activation
 from n2d2py.cells.base import Cell, Param
 from n2d2py.fillers import NormalFiller, make_filler
+from n2d2py.parallel import slices
 from n2d2py.registry import CELLS
 
 
@@ -56,19 +60,22 @@ class FcCell(Cell):
             w /= self.xp.sqrt((w * w).sum(axis=1, keepdims=True) + w.dtype.type(1e-6))
         flat = [x.reshape(x.shape[0], -1) for x in xs]
         self._x = flat[0] if len(flat) == 1 else self.xp.concatenate(flat, axis=1)
-        y = self._x @ self.weights.data.T
+        n = len(self._x)  # one GEMM when not learning (no sum over the batch follows)
+        self._bounds = slices.cut(self.device, n).bounds if train else ((0, n),)
+        y = slices.matmul(self.xp, self._bounds, self._x, self.weights.data.T)
         if self.bias is not None:
             y += self.bias.data
         return y.reshape(y.shape[0], -1, 1, 1)
 
     def _backward(self, dz):
         dz = dz.reshape(dz.shape[0], -1)
-        self.weights.grad += dz.T @ self._x
+        bounds = self._bounds  # float32 sums per micro-slice
+        self.weights.grad += slices.matmul_sum(self.xp, bounds, dz, self._x)
         if self.bias is not None:
-            self.bias.grad += dz.sum(axis=0)
+            self.bias.grad += slices.add64(dz[a:b].sum(axis=0) for a, b in bounds)
         if not (self.needs_input_grad and self.back_propagate):
             return [None] * len(self.inputs)
-        dx = dz @ self.weights.data
+        dx = slices.matmul(self.xp, bounds, dz, self.weights.data)
         grads, start = [], 0
         for port, size in zip(self.inputs, self.sizes):
             grads.append(dx[:, start : start + size].reshape((dx.shape[0],) + tuple(port.shape)))

@@ -8,7 +8,8 @@ helpers below, which do what one process does when there is no group.
 
 Modules: ``communicator`` (the interface and its single-process implementation), ``mpi``
 (mpi4py), ``nccl`` (CuPy's NCCL, not run here), ``group`` (slices, the packed all-reduce of a
-learning step, score reduction).
+learning step, score reduction), ``slices`` (the micro-slices that make batch sums independent
+of the number of ranks and threads).
 """
 
 import os
@@ -54,12 +55,25 @@ def start(kind="auto"):
     group = Group(comm)
     if not group.root:
         quiet()
+    else:
+        _notice_inexact(group.size)
     global current
     current = group
     return group
 
 
 current = None  # this process's Group once start() made one
+
+
+def _notice_inexact(size):
+    """One line when N processes will not compute one process's bits (``slices``)."""
+    from n2d2py.parallel import slices
+
+    if not slices.divides(size):
+        print(f"note: {size} processes do not divide a batch's {slices.MICRO_SLICES} "
+              f"micro-slices: their gradient sums round differently from one process's, so the "
+              f"weights may drift from a one-process run (1, 2, 4 or 8 processes learn its "
+              f"bits)", file=sys.stderr, flush=True)
 
 
 def rank_prefix():
@@ -130,16 +144,30 @@ def batch_random(device, shape):
 
 
 def batch_mean_var(device, x, axes):
-    """(mean, biased variance, count) over ``axes`` of a learning batch (BatchNorm)."""
-    group = group_of(device)
-    if group is None or group.batch is None:
-        return x.mean(axis=axes), x.var(axis=axes), x.size // x.shape[1]
-    return group.mean_var(x, axes)
+    """(mean, biased variance, count) over ``axes`` of a learning batch (BatchNorm): sums per
+    micro-slice added in slice order (``slices.exchange``), over the ranks under a group."""
+    from n2d2py.parallel import slices
+
+    cut = slices.cut(device, len(x))
+    count = cut.rows * (x[0].size // x.shape[1])
+    dtype = x.dtype
+    mean = (slices.exchange(device, cut, [x[a:b].sum(axis=axes) for a, b in cut.bounds])
+            / count).astype(dtype)
+    shape = [1] * x.ndim
+    shape[1] = -1
+    centred = mean.reshape(shape)
+    squares = [((x[a:b] - centred) ** 2).sum(axis=axes) for a, b in cut.bounds]
+    return mean, (slices.exchange(device, cut, squares) / count).astype(dtype), count
 
 
 def batch_means(device, arrays, axes):
-    """Means over ``axes`` of a learning batch of each of ``arrays`` (BatchNorm's backward)."""
-    group = group_of(device)
-    if group is None or group.batch is None:
-        return [a.mean(axis=axes) for a in arrays]
-    return group.means(arrays, axes)
+    """Means over ``axes`` of a learning batch of each of ``arrays`` (BatchNorm's backward),
+    summed per micro-slice as ``batch_mean_var`` does, in one exchange."""
+    from n2d2py.parallel import slices
+
+    a0 = arrays[0]
+    cut = slices.cut(device, len(a0))
+    count = cut.rows * (a0[0].size // a0.shape[1])
+    xp = device.xp
+    partials = [xp.stack([a[s:e].sum(axis=axes) for a in arrays]) for s, e in cut.bounds]
+    return list((slices.exchange(device, cut, partials) / count).astype(a0.dtype))

@@ -6,8 +6,10 @@ Every rank walks the same stream of global batches (same seed, same shuffles); r
 computes the stimuli ``[r·n/N, (r+1)·n/N)`` of a batch of n. Random numbers that depend on
 the batch (Dropout's masks, on-the-fly transformations) are drawn for the whole batch on
 every rank, from the same generators, and each rank keeps its slice; BatchNorm's statistics
-are summed over the ranks (synchronised BatchNorm). A batch smaller than N (the last one of
-an epoch) is computed whole by every rank, and only rank 0's gradients are summed.
+are summed over the ranks (synchronised BatchNorm). Sums over the batch are taken per
+micro-slice (``slices``), so that N ranks, N dividing 8, compute the bits one process does. A
+batch smaller than N (the last one of an epoch) is computed whole by every rank, and only rank
+0's gradients are summed.
 
 Validation and test are split in contiguous ranges of the set, one per rank; their counts
 (confusion matrices, misclassified stimuli, classif.log lines in set order) are gathered.
@@ -16,8 +18,6 @@ Validation and test are split in contiguous ranges of the set, one per rank; the
 from dataclasses import dataclass
 
 import numpy as np
-
-from n2d2py.backend import array_module
 
 
 @dataclass
@@ -109,7 +109,7 @@ class Group:
         xp = net.device.xp
         sizes = [p.grad.size for p in params]
         rows = [y[0].size if len(y) else int(np.prod(y.shape[1:])) for y in ys]
-        buf = xp.zeros(sum(sizes) + 2 + n * sum(rows), dtype=xp.float32)
+        buf = xp.zeros(sum(sizes) + 2 + n * sum(rows), dtype=xp.float64)  # Param.grad's
         contributes = self.root or not replicated
         off = 0
         for p, k in zip(params, sizes):
@@ -153,30 +153,7 @@ class Group:
                 carried.append(None)
         return carried
 
-    # -- BatchNorm over the whole batch ----------------------------------------------------
-    def mean_var(self, x, axes):
-        """(mean, biased variance, count) over ``axes`` of the whole learning batch."""
-        if self.batch.replicated:
-            return x.mean(axis=axes), x.var(axis=axes), x.size // x.shape[1]
-        count = self.batch.n * (x[0].size // x.shape[1])
-        total = self.comm.allreduce(x.sum(axis=axes, dtype=x.dtype))
-        mean = total / x.dtype.type(count)
-        shape = [1] * x.ndim
-        shape[1] = -1
-        squares = self.comm.allreduce(((x - mean.reshape(shape)) ** 2).sum(axis=axes))
-        return mean, squares / x.dtype.type(count), count
-
-    def means(self, arrays, axes):
-        """The means over ``axes`` of the whole learning batch of several arrays of one shape,
-        summed in one all-reduce."""
-        if self.batch.replicated:
-            return [a.mean(axis=axes) for a in arrays]
-        a0 = arrays[0]
-        count = self.batch.n * (a0[0].size // a0.shape[1])
-        xp = array_module(a0)
-        sums = self.comm.allreduce(xp.stack([a.sum(axis=axes) for a in arrays]))
-        return list(sums / a0.dtype.type(count))
-
+    # -- random numbers of the whole batch ------------------------------------------------
     def random(self, rng, shape):
         """Uniform numbers for this rank's slice of the whole batch's draw of ``shape``."""
         b = self.batch

@@ -1,0 +1,165 @@
+"""Micro-slices: a fixed cut of every learning batch, so that batch-summed results do not
+depend on how the batch is spread over processes and threads.
+
+A global batch of n stimuli is cut into ``MICRO_SLICES`` (8) slices, slice i holding the rows
+``[i·n//8, (i+1)·n//8)``. Whatever sums over the batch is computed slice by slice, each slice
+by the same code on the same rows, so that each slice's partial is bitwise the same in one
+process with any number of worker threads and on N ranks; only the way the partials are added
+could differ, and it is made not to matter:
+
+- parameter gradients: a float32 partial per slice, added into the float64 ``Param.grad``
+  (``add64``). A float64 sum of at most 8 float32 terms is exact unless the terms span more
+  than 2^26 in magnitude, so in practice it is the same in any order, through the all-reduce
+  too; the solver rounds it to float32 once (``Solver.update``).
+- batch statistics (BatchNorm's sums and means): each slice's partial goes into its own slot
+  of a (slices, ...) buffer, zeros elsewhere, the ranks all-reduce it (adding zeros only), and
+  every process adds the slots in slice order (``exchange``): bitwise equal, whatever the
+  partials' dtype.
+
+Products over the rows of a batch (Fc, a convolution with few output pixels) are also taken
+per micro-slice (``matmul``), so that a stimulus's outputs and input gradients do not depend on
+the batch either (BLAS's results do depend on the number of rows of a GEMM).
+
+Rank r of N computes slices ``[r·8/N, (r+1)·8/N)`` when N divides 8 (1, 2, 4, 8): exactly
+rows ``[r·n//N, (r+1)·n//N)``, ``Group.part``'s. For other N (3, 5, 6, 7, more than 8) the
+micro-slices are the ranks' own slices: each step's sums then differ from one process's by
+float32 rounding, and learning may drift apart from it once a max-pooling or ReLU decision
+flips (LeNet on 3 processes after 40 batches of 128: 2.4e-7 or 2.2e-2 from one process,
+depending on OpenBLAS's kernels); rank 0 says so in one line at the start
+(``parallel.start``). The worker threads of a process take unions of whole micro-slices
+(``backend.split_batch``).
+"""
+
+from dataclasses import dataclass
+
+from n2d2py import backend
+from n2d2py.backend import array_module
+
+MICRO_SLICES = 8
+
+
+@dataclass(frozen=True)
+class Cut:
+    """This process's micro-slices of the batch being computed."""
+
+    bounds: tuple  # ((a, b), ...): the local rows of each non-empty micro-slice, in order
+    slots: tuple  # the index of each among the micro-slices of the global batch
+    count: int  # micro-slices of the global batch
+    rows: int  # stimuli of the global batch
+    shared: bool  # the slices are spread over the ranks (an exchange all-reduces)
+
+    def within(self, a, b):
+        """The micro-slices inside the rows [a, b) (a chunk of whole slices)."""
+        return [(s, e) for s, e in self.bounds if a <= s and e <= b]
+
+
+def even(n, slices=MICRO_SLICES):
+    """The bounds ``i·n//slices`` of a batch of n: (start, stop) pairs, empty ones included."""
+    return [(i * n // slices, (i + 1) * n // slices) for i in range(slices)]
+
+
+def _local(n):
+    pairs = [(i, ab) for i, ab in enumerate(even(n)) if ab[1] > ab[0]]
+    return Cut(tuple(ab for _, ab in pairs), tuple(i for i, _ in pairs), MICRO_SLICES, n, False)
+
+
+def divides(size):
+    """Whether N ranks compute whole micro-slices (results bitwise those of one process)."""
+    return MICRO_SLICES % size == 0
+
+
+def cut(device, n):
+    """The micro-slices of a local batch of ``n`` rows on ``device`` (its group's slice of the
+    learning batch under mpiexec)."""
+    group = getattr(device, "group", None)
+    batch = group.batch if group is not None else None
+    if batch is None or batch.replicated or group.size == 1:
+        return _local(n)
+    if n != batch.hi - batch.lo:
+        raise ValueError(f"a batch of {n} rows, not this rank's {batch.hi - batch.lo}")
+    if not divides(group.size):
+        return Cut(((0, n),), (group.rank,), group.size, batch.n, True)
+    per = MICRO_SLICES // group.size
+    first = group.rank * per
+    pairs = [(i, (a - batch.lo, b - batch.lo)) for i, (a, b) in enumerate(even(batch.n))
+             if first <= i < first + per and b > a]
+    return Cut(tuple(ab for _, ab in pairs), tuple(i for i, _ in pairs), MICRO_SLICES,
+               batch.n, True)
+
+
+STACK_LIMIT = 1 << 20  # elements of the (slices, O, K) float32 partials ``matmul_sum`` stacks
+
+
+def _stack(a, bounds):
+    """The (slices, rows, ...) view of a C-contiguous ``a`` whose slices ``bounds`` are equal
+    and cover it, when one matmul over the stack computes what the loop over the slices does
+    (``backend.stack_gemm_is_loop``: numpy); else None. Saves a Python call per slice."""
+    if not bounds:
+        return None
+    rows = bounds[0][1] - bounds[0][0]
+    if (not backend.stack_gemm_is_loop(a) or not a.flags.c_contiguous
+            or bounds[0][0] != 0 or bounds[-1][1] != len(a)
+            or any(e - s != rows for s, e in bounds)):
+        return None
+    return a.reshape((len(bounds), rows) + tuple(a.shape[1:]))
+
+
+def matmul(xp, bounds, a, b):
+    """``a @ b`` for a 2-D ``a`` whose rows belong to stimuli, one GEMM per (start, stop) group
+    of rows in ``bounds``: BLAS's value for a row depends on how many rows its GEMM has
+    (OpenBLAS picks its kernels and blocking by size), so GEMMs over a fixed cut give every
+    stimulus the same result in every layout."""
+    backend.cpu_setup(a)
+    b = xp.ascontiguousarray(b)  # OpenBLAS's AVX-512 GEMMs of few rows with a transposed
+    # right operand (Wᵀ) ran 2.5× slower than with a contiguous copy of it
+    stack = _stack(a, bounds)
+    if stack is not None:
+        return xp.matmul(stack, b).reshape(len(a), b.shape[1])
+    out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a.dtype, b.dtype))
+    for start, stop in bounds:
+        xp.matmul(a[start:stop], b, out=out[start:stop])
+    return out
+
+
+def matmul_sum(xp, bounds, a, b):
+    """Σ over the slices ``bounds`` of ``a[s:e].T @ b[s:e]`` (a weight gradient), one float32
+    GEMM per slice, added in float64."""
+    backend.cpu_setup(a)
+    stack_a, stack_b = _stack(a, bounds), _stack(b, bounds)
+    if (stack_a is not None and stack_b is not None
+            and len(bounds) * a.shape[1] * b.shape[1] <= STACK_LIMIT):
+        parts = xp.matmul(stack_a.transpose(0, 2, 1), stack_b)
+        kernels = backend.cpu_kernels(parts)
+        if kernels is None:
+            return parts.sum(axis=0, dtype=xp.float64)
+        out = xp.zeros(parts[0].size, dtype=xp.float64)
+        kernels.add_rows(parts.dtype)(parts.reshape(len(parts), -1), out)
+        return out.reshape(parts.shape[1:])
+    return add64(a[s:e].T @ b[s:e] for s, e in bounds)
+
+
+def add64(parts):
+    """The float64 sum of float32 partials, in order (None for none)."""
+    total = None
+    for part in parts:
+        if total is None:
+            total = part.astype(array_module(part).float64)
+        else:
+            total += part
+    return total
+
+
+def exchange(device, cut_, partials):
+    """The sum over every micro-slice of the global batch of ``partials`` (one array per
+    slice of ``cut_``, of one shape), in float64, added in slice order: bitwise the same on
+    every rank and in one process."""
+    xp = array_module(partials[0])
+    buf = xp.zeros((cut_.count,) + tuple(partials[0].shape), dtype=xp.float64)
+    for slot, part in zip(cut_.slots, partials):
+        buf[slot] = part
+    if cut_.shared:
+        device.group.comm.allreduce(buf)
+    total = buf[0].copy()
+    for i in range(1, cut_.count):
+        total += buf[i]
+    return total
