@@ -9,8 +9,11 @@ For each network (an INI file) and batch size it times, in one process per threa
 * the CLI's loops (with ``--cli``, on by default): ``n2d2py INI -learn N`` and ``-test``
   (``-nb-test N``) run in-process through ``cli.main``: data pipeline, StimuliData
   normalisation, on-the-fly transformations, progress and logs. Each is run with a small and
-  a large N; images/s = (difference of N) / (difference of wall time), which cancels start-up
-  (imports, data reading, StimuliData) and the final log step (one validation, plots).
+  a large N (2 and 2 + ``--cli-batches`` batches); images/s = (difference of N) / (difference
+  of wall time), which cancels start-up (imports, data reading, StimuliData) and the final log
+  step (one validation, plots). Start-up takes seconds and varies by tenths: 30 extra batches
+  (the default) keep that noise to a few % of the difference. Each row is followed by the CLI
+  loops' rates over n2d2py's own step and forward: what the loops cost beyond the step.
 
 The runs alternate (n2d2py step, PyTorch step, ...) ``--runs`` times; the median is printed
 with the spread (min-max) of each. The CIFAR networks read a generated CIFAR-10 data set in a
@@ -64,7 +67,7 @@ def parse_args():
     p.add_argument("--threads", default="2", help="thread counts, e.g. 1,2 (one child each)")
     p.add_argument("--runs", type=int, default=3, help="alternations (median and spread)")
     p.add_argument("--steps", type=int, default=5, help="batches per step timing")
-    p.add_argument("--cli-batches", type=int, default=10,
+    p.add_argument("--cli-batches", type=int, default=30,
                    help="extra batches of the large CLI run over the small one")
     p.add_argument("--no-cli", dest="cli", action="store_false", help="the steps only")
     p.add_argument("--profile", metavar="NET", help="per-cell times of NET (first batch size)")
@@ -77,8 +80,9 @@ def parse_args():
 
 
 # -- data and INI files -------------------------------------------------------------------------
-def write_cifar(root, per_file=CIFAR_PER_FILE, seed=0):
-    """A CIFAR-10 binary data set of random images and labels under ``root``."""
+def write_cifar(root, per_file=CIFAR_PER_FILE, seed=0, test_size=CIFAR_PER_FILE):
+    """A CIFAR-10 binary data set of random images and labels under ``root`` (``test_size``
+    images in test_batch: enough for the large ``-test -nb-test N``)."""
     import numpy as np
 
     from n2d2py.data.cifar import CIFAR10_NAMES, write_batch
@@ -86,8 +90,9 @@ def write_cifar(root, per_file=CIFAR_PER_FILE, seed=0):
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-        images = rng.integers(0, 256, (per_file, 32, 32, 3), dtype=np.uint8)
-        write_batch(root / name, images, rng.integers(0, 10, per_file))
+        n = test_size if name == "test_batch.bin" else per_file
+        images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        write_batch(root / name, images, rng.integers(0, 10, n))
     (root / "batches.meta.txt").write_text("\n".join(CIFAR10_NAMES) + "\n")
 
 
@@ -331,6 +336,12 @@ def _rows(rows):
             print(f"{row['net']:10s} {row['batch']:5d} {row['threads']:3d}  {what:9s} "
                   f"{cell(ours):>20s} {cell(theirs):>20s} {r:5.2f}x {lo:5.2f}-{hi:4.2f}x",
                   flush=True)
+        if "cli learn" in res:  # what the loops cost over n2d2py's own step / forward
+            own = [f"{what} {ratio_line(res, ours, theirs)[0]:.2f}x "
+                   f"[{ratio_line(res, ours, theirs)[1]:.2f}-{ratio_line(res, ours, theirs)[2]:.2f}]"
+                   for what, ours, theirs in (("-learn/step", "cli learn", "n2d2py train"),
+                                              ("-test/infer", "cli test", "n2d2py infer"))]
+            print(f"{'':21s}  CLI loop against n2d2py's own step: {', '.join(own)}", flush=True)
 
 
 def memory(args, data_root):
@@ -394,7 +405,9 @@ def main():
     if args.torch_learn:
         return torch_learn(args.torch_learn)
     with tempfile.TemporaryDirectory() as data_root:
-        write_cifar(Path(data_root) / "cifar-10-batches-bin")
+        largest = (2 + args.cli_batches) * max(map(int, args.batches.split(",")))
+        write_cifar(Path(data_root) / "cifar-10-batches-bin",
+                    test_size=max(CIFAR_PER_FILE, largest))
         if args.profile:
             import torch
 

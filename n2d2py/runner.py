@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from n2d2py import backend, blas_setup, parallel
+from n2d2py import backend, blas_setup, frozen_heap, parallel
 from n2d2py.errors import Diagnostics, N2D2PyError
 from n2d2py.ini import parse_file
 
@@ -191,9 +191,10 @@ def run(opts):
         run_folder.acquire(opts.out)  # before anything is written; released however the run ends
     try:
         r = _prepare(opts, net, model, seed)
-        for mode in MODES:
-            if mode.asked(opts) and mode.run(r):
-                break
+        with frozen_heap.frozen(plots=opts.learning or opts.test):  # see frozen_heap.py
+            for mode in MODES:
+                if mode.asked(opts) and mode.run(r):
+                    break
     finally:
         if writes:
             run_folder.release(opts.out)

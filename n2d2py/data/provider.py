@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from n2d2py import frozen_heap
 from n2d2py.data import composite
 from n2d2py.data.databases import SETS
 from n2d2py.data.dir_database import stack_or_list
@@ -351,7 +352,9 @@ class StimuliProvider:
             produce = group.reader(self, set_name, chunks, worker_rng, learning)
 
         asarray = self.device.asarray if self.device is not None else np.asarray
-        for x, labels, ids in prefetch(produce, PREFETCH_DEPTH):
+        for index, (x, labels, ids) in enumerate(prefetch(produce, PREFETCH_DEPTH)):
+            if index == 1:  # the first batch was computed: its kernels are loaded
+                frozen_heap.settle()
             yield asarray(x), labels, ids
 
 
@@ -374,8 +377,13 @@ def prefetch(produce, depth=PREFETCH_DEPTH):
     """Iterate over ``produce()`` run in a background thread, ``depth`` items ahead.
 
     An exception raised by the producer is raised here; closing this iterator early (or
-    dropping it) stops the thread after at most the item it is preparing.
+    dropping it) stops the thread after at most the item it is preparing. ``depth`` 0: no
+    thread, the items are produced in the caller's thread when asked for (the sequential
+    path the tests compare the prefetched one with).
     """
+    if depth == 0:
+        yield from produce()
+        return
     items = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

@@ -81,9 +81,14 @@ class Scores:
         """The lines of ``<set>/classif.log``: id, "name", target, estimated, value, outputs."""
         lines = []
         for ids, names, targets, estimated, values, outputs in self._classif:
-            for i, (sid, name) in enumerate(zip(ids, names)):
-                row = " ".join(f"{v:g}" for v in outputs[i])
-                lines.append(f'{sid} "{name}" {targets[i]} {estimated[i]} {values[i]:g} {row}')
+            if not len(ids):
+                continue
+            # one %-format per line, columns as Python numbers: "%g" % float(v) is f"{v:g}" of
+            # the float32/float64 v, about 5x faster than formatting each number apart
+            columns = np.asarray(outputs).reshape(len(ids), -1).T.tolist()
+            line = '%s "%s" %s %s %g ' + " ".join(["%g"] * len(columns))
+            lines.extend(line % row for row in zip(ids, names, targets.tolist(), estimated.tolist(),
+                                                  values.tolist(), *columns))
         return lines
 
     def add(self, targets, estimated, values, outputs, ids=None, names=None):

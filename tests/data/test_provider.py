@@ -1,5 +1,6 @@
 """StimuliProvider on tiny IDX files: shapes, normalisation, pipeline order, batching, prefetch."""
 
+import re
 import threading
 import time
 
@@ -300,3 +301,156 @@ def test_prefetch_overlaps_with_the_consumer():
     for _ in prefetch(produce):
         time.sleep(0.05)  # "compute"
     assert time.perf_counter() - start < 0.35  # serial would be 0.40 s
+
+
+# -- the prefetch thread in the CLI's loops -------------------------------------------------
+
+PIPELINE_INI = """DefaultModel=Frame
+[database]
+Type=MNIST_IDX_Database
+DataPath={data}
+Validation=0.2
+[sp]
+SizeX=5
+SizeY=6
+BatchSize=8
+[sp.OnTheFlyTransformation-flip]
+Type=FlipTransformation
+ApplyTo=LearnOnly
+RandomHorizontalFlip=1
+RandomVerticalFlip=1
+[sp.OnTheFlyTransformation-distort]
+Type=DistortionTransformation
+ApplyTo=LearnOnly
+ElasticGaussianSize=3
+ElasticSigma=1.0
+ElasticScaling=2.0
+Scaling=10
+Rotation=10
+[conv1]
+Input=sp
+Type=Conv
+KernelDims=3 3
+Padding=1
+NbOutputs=4
+ActivationFunction=Rectifier
+ConfigSection=common.config
+[drop1]
+Input=conv1
+Type=Dropout
+NbOutputs=4
+[fc1]
+Input=drop1
+Type=Fc
+NbOutputs=10
+ConfigSection=common.config
+[softmax]
+Input=fc1
+Type=Softmax
+NbOutputs=10
+WithLoss=1
+[softmax.Target]
+[common.config]
+WeightsSolver.LearningRate=0.05
+Solvers.Momentum=0.9
+"""
+
+
+def cli_run(capsys, *args):
+    from n2d2py import cli
+
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return (info.value.code or 0), out, err
+
+
+def weight_files(folder):
+    """The weight files of a saved folder (not its manifest, which holds a generation number)."""
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.syntxt"))}
+
+
+def test_prefetched_learning_is_bit_identical_to_sequential(data_dir, tmp_path, capsys,
+                                                            monkeypatch):
+    """Batches prepared two ahead in the thread (random flips, elastic distortions, dropout
+    drawing meanwhile) give the very weights of batches prepared when asked for."""
+    from n2d2py.data import provider
+
+    ini = tmp_path / "p.ini"
+    ini.write_text(PIPELINE_INI.format(data=data_dir))
+    saved, outputs = {}, {}
+    for depth in (2, 0):
+        monkeypatch.setattr(provider, "PREFETCH_DEPTH", depth)
+        out_dir = tmp_path / f"depth{depth}"
+        code, outputs[depth], err = cli_run(capsys, ini, "-learn", 96, "-seed", 1, "-o", out_dir)
+        assert code == 0, err
+        saved[depth] = weight_files(out_dir / "weights")
+    assert set(saved[0]) == {"conv1_weights.syntxt", "conv1_biases.syntxt",
+                             "fc1_weights.syntxt", "fc1_biases.syntxt"}
+    assert saved[2] == saved[0]  # byte for byte, every cell's file
+    rates = [re.findall(r"Final recognition rate: .*", outputs[d]) for d in (2, 0)]
+    assert rates[0] == rates[1] and rates[0]
+    assert not prefetch_threads()
+
+
+def test_a_batch_that_fails_in_the_thread_is_one_line(data_dir, tmp_path, capsys, monkeypatch):
+    """A transformation failing on the 3rd learning batch, while the thread prepares it:
+    exit 2 with the one-line error naming the INI section, no traceback, no thread left."""
+    from n2d2py.data import transformations
+
+    calls = []
+    flip = transformations.Flip.apply_batch
+
+    def failing(self, imgs, rng):
+        calls.append(len(imgs))
+        if len(calls) == 3:
+            raise ValueError("corrupt stimulus in the batch")
+        return flip(self, imgs, rng)
+
+    monkeypatch.setattr(transformations.Flip, "apply_batch", failing)
+    ini = tmp_path / "p.ini"
+    ini.write_text(PIPELINE_INI.format(data=data_dir))
+    code, out, err = cli_run(capsys, ini, "-learn", 96, "-seed", 1, "-o", tmp_path / "run")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out + err, err
+    assert re.match(r"error: .*p\.ini:\d+: \[sp\.OnTheFlyTransformation-flip\].*"
+                    r"FlipTransformation failed: corrupt stimulus in the batch", lines[0]), lines
+    assert not prefetch_threads()
+
+
+def test_stimuli_of_two_sizes_fail_in_one_line_from_the_thread(tmp_path, capsys, monkeypatch):
+    """A folder of images of two sizes without a Rescale: the load probe (one stimulus per
+    set) passes, a learning batch fails in the thread, and the user reads one line."""
+    import cv2
+
+    failed_in = []
+    finish = StimuliProvider._finish
+
+    def recording(self, imgs):
+        try:
+            return finish(self, imgs)
+        except N2D2PyError:
+            failed_in.append(threading.current_thread().name)
+            raise
+
+    monkeypatch.setattr(StimuliProvider, "_finish", recording)
+
+    for c, name in enumerate(("a", "b")):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for k in range(12):
+            size = (7, 5) if k == 11 else (6, 5)  # the load probe reads another one
+            cv2.imwrite(str(tmp_path / "data" / name / f"{k:02d}.png"),
+                        np.full(size, 40 * c + k, np.uint8))
+    text = PIPELINE_INI.replace("Type=MNIST_IDX_Database\nDataPath={data}",
+                                f"Type=DIR_Database\nDataPath={tmp_path / 'data'}\nLearn=0.6")
+    ini = tmp_path / "d.ini"
+    ini.write_text(text.replace("NbOutputs=10", "NbOutputs=2"))
+    code, out, err = cli_run(capsys, ini, "-learn", 64, "-seed", 1, "-o", tmp_path / "run")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out + err, err
+    assert re.match(r"error: .*d\.ini:\d+: \[sp\] SizeX: the stimuli (have different sizes|"
+                    r"are 1x7x5)", lines[0]), lines
+    assert failed_in == ["n2d2py-prefetch"]
+    assert not prefetch_threads()

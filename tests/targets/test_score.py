@@ -226,3 +226,33 @@ def test_keys_and_defaults(tmp_path):
 def test_top_n_larger_than_outputs(tmp_path):
     with pytest.raises(N2D2PyError, match=r"m.ini:2: \[fc.Target\] TopN: must be between 1 and"):
         target_from("TopN=5", 3, ["a", "b", "c"], tmp_path)
+
+
+# -- classif.log ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype, outputs", [(np.float32, 10), (np.float64, 3), (np.float32, 1),
+                                            (np.int64, 4)])
+def test_classif_lines_are_each_number_formatted_with_g(dtype, outputs):
+    """The lines are those of the plain per-number f-string formatting: id, "name", target,
+    estimated, value and every output with :g (NaN, infinities, -0, tiny and huge values)."""
+    rng = np.random.default_rng(outputs)
+    scores, batches = Scores(max(outputs, 2), 1, 100, False), []
+    for b, n in enumerate((5, 0, 7, 6)):
+        y = (rng.standard_normal((n, outputs)) * 10.0 ** rng.integers(-40, 38, (n, outputs)))
+        if dtype != np.int64 and n:
+            y.ravel()[:4] = [np.nan, np.inf, -0.0, 1e-45][:y.size]
+        y = y.astype(dtype) if dtype != np.int64 else rng.integers(-9, 10**6, (n, outputs))
+        targets = rng.integers(-1, max(outputs, 2), n)
+        estimated = rng.integers(0, max(outputs, 2), (n, 1))
+        values = rng.standard_normal((n, 1)).astype(np.float32)
+        ids = rng.integers(0, 10**6, n) if b % 2 == 0 else None
+        names = [f"img {k}.png" for k in range(n)] if b < 2 else None
+        batches.append((list(ids) if ids is not None else list(range(scores.total, scores.total + n)),
+                        names or [""] * n, targets, estimated[:, 0], values[:, 0], y))
+        scores.add(targets, estimated, values, y, ids, names)
+    expected = [f'{sid} "{name}" {t[i]} {e[i]} {v[i]:g} ' + " ".join(f"{x:g}" for x in y[i])
+                for ids, names, t, e, v, y in batches for i, (sid, name) in enumerate(zip(ids, names))]
+    assert scores.classif == expected and len(expected) == 18
+    tokens = set(" ".join(expected).split())
+    assert dtype == np.int64 or {"nan", "inf", "-0"} <= tokens
