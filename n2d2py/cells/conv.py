@@ -123,10 +123,7 @@ class ConvCell(KernelCell):
         x = win.concat_channels(xs)
         n, (o, ho, wo) = x.shape[0], self.out_shape
         if self._groups > 1:
-            y = _grouped.forward(self, x)
-            if self.bias is not None:
-                y += self.bias.data[:, None]
-            return y.reshape((n,) + self.out_shape)
+            return self._add_bias(_grouped.forward(self, x)).reshape((n,) + self.out_shape)
         w = self._weight_matrix()
         xp, k = self.xp, w.shape[1]
         y = xp.empty((n, o, ho * wo), dtype=xp.result_type(x.dtype, w.dtype))
@@ -161,9 +158,14 @@ class ConvCell(KernelCell):
             self._cols = [None] * len(self._chunks)
         else:
             self._cols = backend.run_split(self._chunks, part)
+        return self._add_bias(y).reshape((n,) + self.out_shape)
+
+    def _add_bias(self, y):
+        """y (N, O, L) + the bias: a pass over y, on the threads chunk by chunk."""
         if self.bias is not None:
-            y += self.bias.data[:, None]
-        return y.reshape((n,) + self.out_shape)
+            bias = self.bias.data[:, None]
+            backend.run_split(self._chunks, lambda a, b: y[a:b].__iadd__(bias))
+        return y
 
     def _backward(self, dz):
         xp, (n, o) = self.xp, dz.shape[:2]
@@ -243,8 +245,11 @@ class ConvCell(KernelCell):
         """Add the weight gradient (float64, summed per micro-slice) and the bias gradient;
         the input gradients, one per input."""
         self.weights.grad += dw
-        if self.bias is not None:
-            self.bias.grad += slices.add64(dz[a:b].sum(axis=(0, 2)) for a, b in self._cut.bounds)
+        if self.bias is not None:  # per micro-slice sums, the slices' chunks on the threads
+            cut = self._cut
+            sums = backend.run_split(self._chunks, lambda a, b: [
+                dz[s:e].sum(axis=(0, 2)) for s, e in cut.within(a, b)])
+            self.bias.grad += slices.add64(s for chunk in sums for s in chunk)
         if dx is None:
             return [None] * len(self.inputs)
         return win.split_channels(dx, self.channels)
