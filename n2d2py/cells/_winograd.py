@@ -6,14 +6,14 @@ multiplications per 2×2 output tile and channel where im2col + GEMM does 36, an
 Conv uses it for its forward and for its input gradient (the same convolution of dz by the
 kernels flipped and transposed, padded by 2 − p); the weight gradient stays im2col + GEMM.
 
-Measured on one core (thread CPU time; forward, then forward + backward, against im2col +
-GEMM; 64 images, 32 at 56×56), Winograd used on every plane size:
+Measured by ``benchmarks/conv_layers.py`` (one core, thread CPU time, 64 images, 32 at 56×56;
+im2col + GEMM time over Winograd's, Winograd forced on every plane size):
 
     C → O, plane         forward   step        C → O, plane          forward   step
-    32 → 32, 32×32       1.24×     1.33×       64 → 128, 8×8         0.60×     0.73×
-    32 → 64, 16×16       0.76×     0.94×       128 → 128, 8×8        0.78×     0.67×
-    64 → 64, 16×16       1.07×     1.12×       256 → 256, 8×8        0.68×     0.94×
-    128 → 128, 16×16     1.43×     1.38×       64 → 64, 56×56        1.13×     1.07×
+    32 → 32, 32×32       1.45×     1.36×       64 → 128, 8×8         0.62×     0.71×
+    32 → 64, 16×16       0.90×     0.90×       128 → 128, 8×8        0.62×     0.86×
+    64 → 64, 16×16       1.25×     1.10×       256 → 256, 8×8        0.53×     0.81×
+    128 → 128, 16×16     1.26×     1.08×       64 → 64, 56×56        1.22×     1.16×
 
 The transforms cost in proportion to C + O per tile and save in proportion to C·O, and small
 planes waste the wide layout's extra tile per row: hence ``worth``, planes of 32×32 and more,
