@@ -30,6 +30,7 @@ NARROWER_CORES = {
     "steamroller", "excavator", "barcelona", "opteron", "opteron_sse3", "athlon", "nano",
     "bobcat", "sse_generic",
 }
+AVX512_CORES = {"skylakex", "cooperlake", "sapphirerapids"}
 
 # What choose_blas_kernels did: (core type asked for or None, the caller's value it replaced
 # or None, why nothing was changed or None).
@@ -67,6 +68,9 @@ def choose_blas_kernels():
         choice = (None, None, f"{OWN_VARIABLE}=keep")
         return
     if own:
+        if own.lower() not in NARROWER_CORES | AVX512_CORES:  # OpenBLAS would ignore it
+            choice = (None, None, f"unknown {OWN_VARIABLE}={own}")
+            return
         os.environ["OPENBLAS_CORETYPE"] = own
         choice = (own, given, None)
         return
@@ -78,6 +82,17 @@ def choose_blas_kernels():
     else:
         os.environ["OPENBLAS_CORETYPE"] = core
         choice = (core, given, None)
+
+
+def check():
+    """Refuse, by name, an ``N2D2PY_OPENBLAS_CORETYPE`` that names no OpenBLAS x86-64 core
+    (OpenBLAS would silently keep its own choice)."""
+    if choice[2] and choice[2].startswith("unknown "):
+        from n2d2py.errors import N2D2PyError
+
+        names = sorted(NARROWER_CORES | AVX512_CORES)
+        raise N2D2PyError(f"{OWN_VARIABLE}={os.environ.get(OWN_VARIABLE, '').strip()}: not an "
+                          f"OpenBLAS x86-64 core type (keep, or one of {', '.join(names)})")
 
 
 def describe():

@@ -166,6 +166,7 @@ def run(opts):
     for mode in MODES:
         if mode.asked(opts):
             mode.check(opts)
+    blas_setup.check()
     group = parallel.start(opts.parallel)  # None in a plain run; this rank's Group under mpiexec
     doc = parse_file(opts.ini, Diagnostics(strict=opts.strict))
     model = network.default_model(doc)

@@ -28,6 +28,7 @@ def test_cpu_flags_read_from_cpuinfo(tmp_path):
 def fresh(monkeypatch):
     """choose_blas_kernels as if numpy were not loaded yet, on an AVX-512 CPU."""
     monkeypatch.setattr(blas_setup, "cpu_flags", lambda: AVX512)
+    monkeypatch.setattr(blas_setup, "choice", blas_setup.choice)  # restored afterwards
     monkeypatch.delitem(sys.modules, "numpy", raising=False)
     monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
     monkeypatch.delenv(blas_setup.OWN_VARIABLE, raising=False)
@@ -86,3 +87,22 @@ def test_the_choice_reaches_openblas_in_a_fresh_process():
                          text=True, check=True).stdout.split()
     expected = blas_setup.openblas_coretype(blas_setup.cpu_flags()) or "Haswell"
     assert out[0] == expected
+
+
+def test_an_unknown_core_of_our_own_variable_is_refused_by_name(fresh, tmp_path):
+    fresh.setenv(blas_setup.OWN_VARIABLE, "Skylake-X")  # OpenBLAS spells it SkylakeX
+    blas_setup.choose_blas_kernels()
+    assert "OPENBLAS_CORETYPE" not in blas_setup.os.environ
+    with pytest.raises(Exception, match="N2D2PY_OPENBLAS_CORETYPE=Skylake-X: not an OpenBLAS"):
+        blas_setup.check()
+    code = "import sys; from n2d2py.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path),
+           blas_setup.OWN_VARIABLE: "Skylake-X"}
+    ini = tmp_path / "m.ini"
+    ini.write_text("[database]\nType=MNIST_IDX_Database\n[sp]\nSizeX=28\nSizeY=28\n"
+                   "[fc]\nInput=sp\nType=Fc\nNbOutputs=10\n[fc.Target]\n")
+    run = subprocess.run([sys.executable, "-c", code, str(ini), "--dry-run"], env=env,
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "N2D2PY_OPENBLAS_CORETYPE=Skylake-X" in lines[0], run.stderr

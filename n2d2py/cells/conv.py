@@ -164,7 +164,11 @@ class ConvCell(KernelCell):
         """y (N, O, L) + the bias: a pass over y, on the threads chunk by chunk."""
         if self.bias is not None:
             bias = self.bias.data[:, None]
-            backend.run_split(self._chunks, lambda a, b: y[a:b].__iadd__(bias))
+
+            def add(a, b):
+                y[a:b] += bias
+
+            backend.run_split(self._chunks, add)
         return y
 
     def _backward(self, dz):
