@@ -3,20 +3,42 @@
 import numpy as np
 
 from n2d2py.kernels._compile import _specialised, helper
-from n2d2py.kernels.depthwise import _pad_into
+from n2d2py.kernels.depthwise import _layout, _pad_into, _pad_phases, _unphases
 
 
 @_specialised
-def im2col(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
+def im2col(kh, kw, sh, sw, dh, dw, ph, pw, dtype, inner=False):
     """kernel(x, out): out[n, c, i, j, y, x] = x[n, c, y·sh + i·dh − ph, x·sw + j·dw − pw],
-    0 where that falls in the padding; ``out`` is (N, C, kh, kw, Ho, Wo). ``dtype`` (here and
-    below): the element type of the arrays the kernel is called with, for its cache name.
+    0 where that falls in the padding; ``out`` is (N, C, kh, kw, Ho, Wo), or with ``inner``
+    (C, kh, kw, N, Ho, Wo), the images inside each column row. ``dtype`` (here and below):
+    the element type of the arrays the kernel is called with, for its cache name.
 
     With padding, each plane is first copied into a padded scratch plane, so that every read
     index y·sh + i·dh, x·sw + j·dw is non-negative by construction: the compiler then drops
     numba's negative-index wrap-around and vectorises the row copies (5× faster than reading
-    the unpadded plane within per-offset column bounds)."""
-    pad = helper(_pad_into)
+    the unpadded plane within per-offset column bounds). With a stride, the padded plane is
+    split into its stride phases (``depthwise._pad_phases``): each offset then reads contiguous
+    rows of one phase (a strided gather does not vectorise: 4× slower at stride 2)."""
+    pad, pad_phases, layout = helper(_pad_into), helper(_pad_phases), helper(_layout)
+
+    def strided(x, out):
+        n_, c_, h, w = x.shape
+        ho, wo = out.shape[4], out.shape[5]  # (either layout)
+        hp, wp, hq, wq, size = layout(h, w, ph, pw, kw, sh, sw, dw)
+        parts = np.empty((sh, sw, size), dtype=x.dtype)
+        for n in range(n_):
+            for c in range(c_):
+                pad_phases(x[n, c], ph, pw, sh, sw, wq, parts)
+                for i in range(kh):
+                    for j in range(kw):
+                        dst = out[c, i, j, n] if inner else out[n, c, i, j]
+                        src = parts[(i * dh) % sh, (j * dw) % sw]
+                        u, v = (i * dh) // sh, (j * dw) // sw
+                        for y in range(ho):
+                            row = src[(y + u) * wq + v:]
+                            for ox in range(wo):
+                                dst[y, ox] = row[ox]
+        return out
 
     def kernel(x, out):
         n_, c_, h, w = x.shape
@@ -31,13 +53,13 @@ def im2col(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
                     src = buf
                 for i in range(kh):
                     for j in range(kw):
-                        dst = out[n, c, i, j]
+                        dst = out[c, i, j, n] if inner else out[n, c, i, j]
                         for y in range(ho):
                             for ox in range(wo):
-                                dst[y, ox] = src[y * sh + i * dh, ox * sw + j * dw]
+                                dst[y, ox] = src[y + i * dh, ox + j * dw]
         return out
 
-    return kernel
+    return strided if sh != 1 or sw != 1 else kernel
 
 
 @_specialised
@@ -55,33 +77,52 @@ def transpose_last(dtype):
 
 
 @_specialised
-def col2im(kh, kw, sh, sw, dh, dw, ph, pw, dtype):
+def col2im(kh, kw, sh, sw, dh, dw, ph, pw, dtype, inner=False):
     """kernel(d, out): out[n, c, y·sh + i·dh − ph, x·sw + j·dw − pw] += d[n, c, i, j, y, x],
     ``out`` (N, C, H, W) overwritten; positions outside it (padding) are dropped. ``d`` is
-    (N, C, kh, kw, Ho, Wo).
+    (N, C, kh, kw, Ho, Wo), or with ``inner`` (C, kh, kw, N, Ho, Wo).
 
     Each plane is summed into a zeroed scratch plane that also holds the padding, so that every
     write index is non-negative and in bounds by construction (the row adds vectorise: 1.3-2.6×
     faster than adding into the plane within per-offset bounds), then cropped into ``out``.
-    Every pixel receives its terms in the same (i, j) order as before."""
+    With a stride, the scratch plane is kept as its stride phases (``depthwise._unphases``),
+    each offset adding contiguous rows into one of them, and put back together at the end.
+    Every pixel receives its terms in the same (i, j) order either way."""
+    unphases = helper(_unphases)
 
     def kernel(d, out):
-        n_, c_, ho, wo = d.shape[0], d.shape[1], d.shape[4], d.shape[5]
-        h, w = out.shape[2], out.shape[3]
+        n_, c_, h, w = out.shape
+        ho, wo = d.shape[4], d.shape[5]
         hp = max(h + 2 * ph, (ho - 1) * sh + (kh - 1) * dh + 1, 1)
         wp = max(w + 2 * pw, (wo - 1) * sw + (kw - 1) * dw + 1, 1)
+        wq = (wp + sw - 1) // sw
         buf = np.empty((hp, wp), dtype=out.dtype)
+        parts = np.empty((sh, sw, ((hp + sh - 1) // sh) * wq), out.dtype)
         for n in range(n_):
             for c in range(c_):
-                buf[:, :] = 0
-                for i in range(kh):
-                    for j in range(kw):
-                        src = d[n, c, i, j]
-                        for y in range(ho):
-                            row = buf[y * sh + i * dh]
-                            s = src[y]
-                            for x in range(wo):
-                                row[x * sw + j * dw] += s[x]
+                if sh != 1 or sw != 1:  # constants: one branch compiles away
+                    parts[:] = 0
+                    for i in range(kh):
+                        for j in range(kw):
+                            src = d[c, i, j, n] if inner else d[n, c, i, j]
+                            dst = parts[(i * dh) % sh, (j * dw) % sw]
+                            u, v = (i * dh) // sh, (j * dw) // sw
+                            for y in range(ho):
+                                row = dst[(y + u) * wq + v:]
+                                s = src[y]
+                                for x in range(wo):
+                                    row[x] += s[x]
+                    unphases(parts, sh, sw, wq, buf)
+                else:
+                    buf[:, :] = 0
+                    for i in range(kh):
+                        for j in range(kw):
+                            src = d[c, i, j, n] if inner else d[n, c, i, j]
+                            for y in range(ho):
+                                row = buf[y + i * dh]
+                                s = src[y]
+                                for x in range(wo):
+                                    row[x + j * dw] += s[x]
                 plane = out[n, c]
                 for y in range(h):
                     py = y + ph

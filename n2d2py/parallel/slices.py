@@ -139,13 +139,32 @@ def matmul_sum(xp, bounds, a, b):
 
 
 def add64(parts):
-    """The float64 sum of float32 partials, in order (None for none)."""
+    """The float64 sum of float32 partials, in order (None for none), in the first one's
+    memory layout."""
     total = None
     for part in parts:
         if total is None:
             total = part.astype(array_module(part).float64)
         else:
-            total += part
+            add_into(total, part)
+    return total
+
+
+def add_into(total, part):
+    """total (float64) += part, of its shape: on the CPU by a compiled pass when their layouts
+    match or ``part`` is the transpose of ``total``'s (numpy's mixed-dtype add buffers, and
+    its add of a transposed view strides through memory: 3-10× slower on large weight
+    gradients). The same float64 sums either way."""
+    kernels = backend.cpu_kernels(part)
+    if kernels is not None and part.shape == total.shape:
+        if ((part.flags.c_contiguous and total.flags.c_contiguous)
+                or (part.flags.f_contiguous and total.flags.f_contiguous)):
+            kernels.add_rows(part.dtype)(part.ravel("K")[None], total.ravel("K"))
+            return total
+        if part.ndim == 2 and part.T.flags.c_contiguous and total.flags.c_contiguous:
+            kernels.add_transposed(part.dtype)(part.T, total)
+            return total
+    total += part
     return total
 
 

@@ -6,6 +6,7 @@ from harness import LENET_TABLE, build, check_gradients, initialize
 
 from n2d2py import backend
 from n2d2py.cells.base import Port
+from n2d2py.cells import conv as conv_module
 from n2d2py.cells.conv import ConvCell
 from n2d2py.errors import N2D2PyError
 
@@ -174,3 +175,28 @@ def test_direct_construction_default_fillers():
     cell = initialize(ConvCell("c", [Port("sp", (2, 6, 6))], device, 3, (3, 3)), device)
     assert cell.weights.mask is None and cell.out_shape == (3, 4, 4)
     assert abs(float(cell.weights.data.std()) - 0.05) < 0.02
+
+
+@pytest.mark.parametrize("shape, o, stride", [((16, 8, 8), 24, 1), ((12, 6, 5), 8, 2),
+                                              ((40, 2, 2), 48, 1), ((8, 12, 12), 4, 1)])
+def test_grouped_columns_side_by_side_match_the_other_layouts(monkeypatch, shape, o, stride):
+    """Small planes put a group's columns side by side (``INNER_PIXELS``), one GEMM per group,
+    with the weight gradient in either orientation (``TRANSPOSED_GRAD``): the forward and the
+    gradients match the per-image and row layouts within float32 rounding."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((16,) + shape).astype(np.float32)
+    ini = f"[conv]\nType=Conv\nKernelDims=3 3\nNbOutputs={o}\nPadding=1\nStride={stride}\n[cfg]\n"
+    cell = build(ConvCell, ini, "conv", [shape], ["cfg"])
+    cell.needs_input_grad = True
+    dy = rng.standard_normal((16,) + cell.out_shape).astype(np.float32)
+    results = []
+    for inner, transposed in [(0, 1 << 30), (1 << 20, 1 << 30), (1 << 20, 1)]:
+        monkeypatch.setattr(conv_module, "INNER_PIXELS", inner)
+        monkeypatch.setattr(conv_module, "TRANSPOSED_GRAD", transposed)
+        cell.zero_grad()
+        y = cell.forward([x], train=True)
+        dx = cell.backward(dy)[0]
+        results.append((y.copy(), dx.copy(), cell.weights.grad.copy(), cell.bias.grad.copy()))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-4 * float(np.abs(a).max()))

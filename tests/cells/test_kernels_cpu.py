@@ -18,6 +18,8 @@ GEOMETRIES = [  # kernel, stride, padding, dilation
     ((2, 2), (2, 2), (-1, 0), (1, 1)),  # negative padding: crops
     ((1, 1), (3, 3), (0, 0), (1, 1)),
     ((7, 6), (1, 1), (0, 0), (1, 1)),  # the whole input: im2col is a reshape
+    ((3, 3), (2, 2), (1, 1), (2, 2)),  # strided and dilated: the stride phases
+    ((2, 3), (3, 2), (-1, 1), (1, 2)),  # strided, one axis cropped
 ]
 
 
@@ -57,6 +59,23 @@ def test_im2col_and_its_adjoint_match_the_xp_path(request, dtype, kernel, stride
     assert cols.dtype == dx.dtype == dtype
     # the adjoint: <im2col(x), d> = <x, im2col_backward(d)>
     np.testing.assert_allclose((cols * dcols).sum(), (x * dx).sum(), rtol=1e-4)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation", GEOMETRIES)
+def test_im2col_with_the_images_inner_is_the_per_image_layout_transposed(kernel, stride,
+                                                                         padding, dilation):
+    """``inner=True``: (C·kh·kw, N·L), the images' columns side by side; its adjoint too."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 2, 7, 6)).astype(np.float32)
+    cols = win.im2col(x, kernel, stride, padding, dilation)
+    n, k, pixels = cols.shape
+    inner = win.im2col(x, kernel, stride, padding, dilation, inner=True)
+    np.testing.assert_array_equal(inner, cols.transpose(1, 0, 2).reshape(k, n * pixels))
+    dcols = rng.standard_normal(cols.shape).astype(np.float32)
+    dx = win.im2col_backward(dcols, x.shape, kernel, stride, padding, dilation)
+    side = np.ascontiguousarray(dcols.transpose(1, 0, 2)).reshape(k, n * pixels)
+    np.testing.assert_array_equal(  # the same terms in the same order for every pixel
+        win.im2col_backward(side, x.shape, kernel, stride, padding, dilation, inner=True), dx)
 
 
 def test_col2im_of_a_windows_view_matches_the_xp_path(request):

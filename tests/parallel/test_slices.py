@@ -110,6 +110,24 @@ def test_float64_sums_of_float32_partials_do_not_depend_on_the_order():
     assert len(float32_orders) > 1  # the test would catch a float32 accumulation
 
 
+@pytest.mark.parametrize("layout", ["C", "F", "transposed"])
+def test_add_into_is_numpys_float64_add_in_every_layout(layout):
+    """The compiled adds (same layout, or the transpose of a C-contiguous partial, as Conv's
+    weight gradients come) give numpy's float64 sums bit for bit."""
+    rng = np.random.default_rng(3)
+    part = rng.standard_normal((70, 45)).astype(np.float32)
+    if layout == "F":
+        part = np.asfortranarray(part)
+    elif layout == "transposed":
+        part = np.ascontiguousarray(part.T).T
+    total = rng.standard_normal((70, 45)) * 1e3
+    if layout == "F":
+        total = np.asfortranarray(total)
+    expected = total + part.astype(np.float64)
+    assert slices.add_into(total, part) is total
+    assert np.array_equal(total, expected)
+
+
 def test_an_exchange_adds_the_slots_in_slice_order():
     cut = slices.cut(FakeDevice(), 40)
     rng = np.random.default_rng(1)
