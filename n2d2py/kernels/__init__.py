@@ -36,7 +36,8 @@ from n2d2py.kernels.windows import (
 
 __all__ = [
     "add_rows", "add_transposed", "average_pool", "average_pool_backward", "channel_sums",
-    "col2im", "depthwise", "depthwise_backward_input", "depthwise_backward_weights", "im2col", "max_pool",
-    "max_pool_backward", "normalize", "normalize_backward", "normalize_backward_sums",
-    "rectifier", "rectifier_backward", "transpose_last", "winograd_input", "winograd_output",
+    "col2im", "depthwise", "depthwise_backward_input", "depthwise_backward_weights", "im2col",
+    "max_pool", "max_pool_backward", "normalize", "normalize_backward", "normalize_backward_sums",
+    "rectifier", "rectifier_backward", "transpose_last", "winograd_input",
+    "winograd_output",
 ]
