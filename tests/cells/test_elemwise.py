@@ -165,3 +165,24 @@ def test_resnet_block_sum_and_global_average_pool_head():
     check_gradients(pool, [np.random.default_rng(1).standard_normal((2, 4, 6, 6))])
     check_gradients(net.cells["sum"], [np.random.default_rng(s).standard_normal((2, 4, 6, 6))
                                        for s in (2, 3)])
+
+
+@pytest.mark.parametrize("extra", ["", "Weights=0.5 -2 1.5\nShifts=0.25 -1 3",
+                                   "CoeffMode=PerChannel\nWeights=0.5 -2 1.5\nShifts=1 2 3"])
+def test_sum_on_worker_threads_is_the_serial_sum_bit_for_bit(monkeypatch, extra):
+    """Sum's CPU path (batch chunks on the worker threads, one output) adds the same terms in
+    the same order as the serial expression."""
+    from n2d2py import backend
+    from n2d2py.cells import elemwise as module
+
+    monkeypatch.setattr(backend, "_workers", backend._Pool(3))
+    monkeypatch.setattr(backend, "MIN_CHUNK_WORK", 1)
+    calls = []
+    real = module._sum_on_threads
+    monkeypatch.setattr(module, "_sum_on_threads", lambda *a: calls.append(1) or real(*a))
+    cell = elemwise("Sum", extra, n=3)
+    xs = [np.concatenate([x.astype(np.float32)] * 4) for x in inputs(3, seed=5)]  # 8 images
+    threaded = cell.forward(xs).copy()
+    assert calls
+    monkeypatch.setattr(module, "_threaded", lambda xs: False)
+    assert np.array_equal(threaded, cell.forward(xs))
