@@ -55,6 +55,7 @@ NETS = {
     "cifar": ROOT / "models" / "cifar-10.ini",
     "mobilenet": ROOT / "models" / "cifar-10-mobilenet.ini",
     "resnet": ROOT / "models" / "cifar-10-resnet.ini",
+    "vgg": ROOT / "models" / "cifar-10-vgg.ini",
 }
 CLI_SCALE = {"lenet": 20}  # LeNet's steps are short: more extra batches for the CLI difference
 CIFAR_PER_FILE = 1000  # generated images per data_batch file (5 files), and in test_batch

@@ -11,6 +11,7 @@ after the k-th call, so one step sees the gradient summed over k·B stimuli.
 import abc
 import math
 
+from n2d2py import backend
 from n2d2py.backend import array_module, to_host
 from n2d2py.ini.section import Section
 from n2d2py.lr_policies import lr_step  # noqa: F401  (also fills LR_POLICIES)
@@ -217,9 +218,16 @@ class Solver(abc.ABC):
             lr = self._next_lr(batch_size)
         if lr == 0.0:
             return True
-        grad = param.grad.astype(param.data.dtype)  # the one rounding of the float64 sum
-        self.step(param, grad, lr, batch_size * self.iteration_size)
+        if not self._step_on_sum(param, lr, batch_size * self.iteration_size):
+            grad = param.grad.astype(param.data.dtype)  # the one rounding of the float64 sum
+            self.step(param, grad, lr, batch_size * self.iteration_size)
         return True
+
+    def _step_on_sum(self, param, lr, nb_stimuli):
+        """``step`` computed on the float64 ``param.grad`` itself, each element rounded as it
+        is read (one compiled pass, the same values), where a solver has such a path on this
+        Param; False where it has not (``update`` then rounds a copy and calls ``step``)."""
+        return False
 
     @abc.abstractmethod
     def step(self, param, grad, lr, nb_stimuli):
@@ -271,6 +279,23 @@ class SGD(Solver):
         )
         solver.invalid = solver._check(view)
         return solver
+
+    def _step_on_sum(self, param, lr, nb_stimuli):
+        """The momentum path of ``step`` as one compiled pass on the CPU (``kernels.sgd``),
+        chunks of the weights on the worker threads, for a dense Param without clamping."""
+        w, v, kernels = param.data, self.velocity, backend.cpu_kernels(param.data)
+        if (kernels is None or self.momentum == 0.0 or param.mask is not None
+                or self.clamping != (None, None) or v is None or v.dtype != w.dtype
+                or array_module(v) is not array_module(w) or not w.flags.c_contiguous
+                or not v.flags.c_contiguous or not param.grad.flags.c_contiguous):
+            return False
+        cast = w.dtype.type
+        m, r, d = cast(self.momentum), cast(lr / nb_stimuli), cast(lr * self.decay)
+        kernel = kernels.sgd_momentum(self.decay != 0.0, w.dtype)
+        flat_g, flat_v, flat_w = param.grad.reshape(-1), v.reshape(-1), w.reshape(-1)
+        backend.run_split(backend.split_batch(flat_w, flat_w.size, flat_w.size * 4), lambda a, b:
+                          kernel(flat_g[a:b], flat_v[a:b], flat_w[a:b], m, r, d))
+        return True
 
     def step(self, param, grad, lr, nb_stimuli):
         xp = array_module(param.data)

@@ -102,6 +102,36 @@ def test_sgd_momentum_decay_by_hand():
     assert solver.n == 3
 
 
+@pytest.mark.parametrize("decay", [0.0, 0.01])
+def test_sgd_momentum_in_one_compiled_pass_is_the_numpy_update_bit_for_bit(monkeypatch, decay):
+    """The CPU path (``kernels.sgd``, chunks on three worker threads) from the float64 sum
+    against ``step`` on its rounded copy: the same weights and velocity, bit for bit."""
+    from n2d2py import backend
+
+    monkeypatch.setattr(backend, "_workers", backend._Pool(3))
+    monkeypatch.setattr(backend, "MIN_CHUNK_WORK", 1)
+    rng = np.random.default_rng(7)
+    start = rng.standard_normal((40, 9)).astype(np.float32)
+    grads = [rng.standard_normal((40, 9)) * 10.0 ** rng.uniform(-3, 3, (40, 9))
+             for _ in range(4)]
+    results, taken = [], []
+    real = SGD._step_on_sum
+    monkeypatch.setattr(SGD, "_step_on_sum", lambda *a: taken.append(real(*a)) or taken[-1])
+    for fused in (True, False):
+        if not fused:
+            assert taken == [False, True, True, True]  # the velocity exists from step 2
+            monkeypatch.setattr(SGD, "_step_on_sum", lambda *a: False)
+        p = param(start.copy())
+        p.grad = np.zeros(start.shape)  # float64, as cells accumulate it
+        solver = SGD(learning_rate=0.05, momentum=0.9, decay=decay)
+        for g in grads:
+            p.grad[...] = g
+            solver.update(p, 16)
+        results.append((p.data.copy(), solver.velocity.copy()))
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+
+
 def test_sgd_clamping_forms():
     for text, expected in [("-0.5:0.5", [0.5, -0.5]), (":0.2", [0.2, -3.0]), ("0:", [3.0, 0.0])]:
         v = view(f"[c]\nSolvers.Clamping={text}\n", ["c"])

@@ -1,0 +1,29 @@
+"""SGD's update with momentum as one pass: the float64 gradient sum rounded, the velocity and
+the weights updated, element by element (numpy's expression makes six passes and two
+temporaries: 3-4× slower on the 9 M weights of a VGG)."""
+
+import numpy as np
+
+from n2d2py.kernels._compile import _specialised
+
+
+@_specialised
+def sgd_momentum(decay, dtype):
+    """kernel(grad, v, w, m, r, d): for every element, g = dtype(grad), v ← v·m − r·g
+    (− d·w with ``decay``), w ← w + v; the float operations of ``solvers.SGD.step`` in its
+    order, each rounded to ``dtype`` (m, r, d are ``dtype`` scalars; no contraction into
+    fused multiply-adds)."""
+    cast = np.float32 if np.dtype(dtype) == np.float32 else np.float64
+
+    def kernel(grad, v, w, m, r, d):
+        for i in range(w.size):
+            g = cast(grad[i])
+            vi = v[i] * m
+            vi = vi - r * g
+            if decay:
+                vi = vi - d * w[i]
+            v[i] = vi
+            w[i] = w[i] + vi
+        return w
+
+    return kernel
