@@ -76,6 +76,20 @@ def forward(cell, x):
     return y
 
 
+def _input_gradient(cell, kernels, w, dtype):
+    """kernel(dz, dx) of a depthwise ``cell`` with weights ``w`` (C, kh, kw): at stride 1 the
+    forward kernel on dz with the kernels flipped, padded by dh·(kh − 1) − ph (its register
+    sums are 3× faster than the phase planes' passes); else the adjoint kernel."""
+    if tuple(cell.stride) != (1, 1):
+        adjoint = kernels.depthwise_backward_input(*_geometry(cell), dtype)
+        return lambda dz, dx: adjoint(dz, w, dx)
+    (kh, kw), (dh, dw), (ph, pw) = cell.kernel, cell.dilation, cell.padding
+    flipped = cell.xp.ascontiguousarray(w[:, ::-1, ::-1])
+    forward = kernels.depthwise(kh, kw, 1, 1, dh, dw, dh * (kh - 1) - ph, dw * (kw - 1) - pw,
+                                dtype)
+    return lambda dz, dx: forward(dz, flipped, dx)
+
+
 def backward(cell, dz, want_dx):
     """(dense weight gradient, input gradient or None) of the grouped ``cell``; ``dz`` is
     (N, O, L)."""
@@ -90,11 +104,11 @@ def backward(cell, dz, want_dx):
         w = xp.ascontiguousarray(blocks.reshape(o, *cell.kernel), dtype=dtype)
         g = xp.ascontiguousarray(dz, dtype=dtype).reshape((n,) + cell.out_shape)
         weights = kernels.depthwise_backward_weights(*_geometry(cell), dtype)
-        inputs = kernels.depthwise_backward_input(*_geometry(cell), dtype)
+        inputs = _input_gradient(cell, kernels, w, dtype)
 
         def part(a, b):
             if dx is not None:
-                inputs(g[a:b], w, dx[a:b])
+                inputs(g[a:b], dx[a:b])
             return slices.add64(weights(g[s:e], x[s:e], xp.empty(w.shape, dtype=xp.float64))
                                 .astype(dtype) for s, e in cut.within(a, b))
 

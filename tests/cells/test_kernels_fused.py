@@ -20,6 +20,12 @@ GROUPED = [  # (INI lines, input shape): depthwise, depthwise strided/dilated, g
     ("KernelDims=1 1\nNbOutputs=6\nMapping.NbGroups=3", (3, 4, 4)),
     ("KernelDims=2 2\nNbOutputs=4\nStride=2\nMapping.ChannelsPerGroup=1\nPaddingY=-1",
      (4, 7, 6)),
+    # stride 1: the input gradient is the forward kernel on dz with the kernels flipped,
+    # padded by dh·(kh − 1) − ph (here 4 − 1, and 1 − 3 < 0: a crop)
+    ("KernelDims=3 2\nNbOutputs=3\nPaddingY=1\nPaddingX=3\nDilationY=2\n"
+     "Mapping.ChannelsPerGroup=1", (3, 8, 5)),
+    ("KernelDims=5 5\nNbOutputs=2\nPaddingY=0\nPaddingX=-1\nMapping.ChannelsPerGroup=1",
+     (2, 9, 9)),
 ]
 
 
