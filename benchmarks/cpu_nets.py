@@ -20,7 +20,7 @@ with the spread (min-max) of each. The CIFAR networks read a generated CIFAR-10 
 temporary folder (random pixels: speed only). ``--memory`` instead runs one n2d2py ``-learn``
 and one PyTorch learning of the same batches in child processes and prints their peak RSS.
 
-    python benchmarks/cpu_nets.py                     # all four networks, batch 64, 2 threads
+    python benchmarks/cpu_nets.py                     # all five networks, batch 64, 2 threads
     python benchmarks/cpu_nets.py --nets cifar,resnet --batches 32,64,128 --threads 1,2
     python benchmarks/cpu_nets.py --no-cli --runs 5   # the steps only
     python benchmarks/cpu_nets.py --profile mobilenet # per-cell ms, torch.profiler
