@@ -1,16 +1,17 @@
-"""Shared test data: a tiny model on the shipped MNIST, for end-to-end tests."""
+"""Shared test data: a tiny model on the shipped MNIST, for end-to-end tests. Puts tests/ on
+the import path, so that every test module imports the shared helpers as ``harness``."""
+
+import sys
+from pathlib import Path
 
 import pytest
 
-TINY_MNIST_INI = """DefaultModel=Frame
-[database]
-Type=MNIST_IDX_Database
-Validation=0.1
-[sp]
-SizeX=28
-SizeY=28
-BatchSize=32
-[conv1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import mnist_head, softmax_tail  # noqa: E402
+
+TINY_MNIST_INI = (
+    mnist_head("Validation=0.1\n", "SizeX=28\nSizeY=28\nBatchSize=32\n")
+    + """[conv1]
 Input=sp
 Type=Conv
 KernelDims=5 5
@@ -19,22 +20,10 @@ Stride=2
 ActivationFunction=Rectifier
 WeightsFiller=HeFiller
 ConfigSection=common.config
-[fc1]
-Input=conv1
-Type=Fc
-NbOutputs=10
-WeightsFiller=XavierFiller
-ConfigSection=common.config
-[softmax]
-Input=fc1
-Type=Softmax
-NbOutputs=10
-WithLoss=1
-[softmax.Target]
-[common.config]
-WeightsSolver.LearningRate=0.05
-Solvers.Momentum=0.9
 """
+    + softmax_tail("conv1", fc="WeightsFiller=XavierFiller\n",
+                   config="WeightsSolver.LearningRate=0.05\nSolvers.Momentum=0.9")
+)
 
 
 @pytest.fixture(scope="session")

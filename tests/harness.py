@@ -1,5 +1,6 @@
-"""Shared helpers for cell tests: INI sections without a network, and a finite-difference
-gradient check (Chainer's FunctionTestCase idea, in a few functions).
+"""Shared test helpers: INI sections without a network, the two ends of the tiny MNIST INI
+files the end-to-end tests write, and a finite-difference gradient check (Chainer's
+FunctionTestCase idea, in a few functions).
 
 Gradients are checked in float64: parameters and inputs are cast to float64 copies (the cells
 keep the dtype they are given), central differences use eps = 1e-6, and analytic and numeric
@@ -27,6 +28,23 @@ LENET_TABLE = """\
 0 1 1 1 0 0 1 1 1 1 0 0 1 0 1 1 \\
 0 0 1 1 1 0 0 1 1 1 1 0 1 1 0 1 \\
 0 0 0 1 1 1 0 0 1 1 1 1 0 1 1 1"""
+
+
+def mnist_head(database="", sp=""):
+    """The start of a tiny INI file on MNIST: ``DefaultModel=Frame``, a [database] of type
+    MNIST_IDX_Database with the key lines ``database``, an [sp] with the key lines ``sp``."""
+    return f"DefaultModel=Frame\n[database]\nType=MNIST_IDX_Database\n{database}[sp]\n{sp}"
+
+
+def softmax_tail(last, fc="", config=None):
+    """The end of a tiny classifier INI file: [fc1] (10 outputs on ``last``, with the key
+    lines ``fc``), a [softmax] with its loss and its [softmax.Target]; with ``config`` (key
+    lines, without the final newline), fc1 reads a [common.config] holding them."""
+    section = "" if config is None else "ConfigSection=common.config\n"
+    common = "" if config is None else f"[common.config]\n{config}\n"
+    return (f"[fc1]\nInput={last}\nType=Fc\nNbOutputs=10\n{fc}{section}"
+            "[softmax]\nInput=fc1\nType=Softmax\nNbOutputs=10\nWithLoss=1\n[softmax.Target]\n"
+            + common)
 
 
 def make_section(text, name, config=None, strict=False):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import mnist_head, softmax_tail
 from n2d2py import atomic
 from n2d2py.atomic import atomic_write_text
 from n2d2py.errors import N2D2PyError
@@ -181,33 +182,18 @@ def test_atomic_write_keeps_old_file_when_writing_fails_midway(tmp_path, monkeyp
 
 # -- SIGKILL of a real learning run ------------------------------------------------------
 
-TINY = """DefaultModel=Frame
-[database]
-Type=MNIST_IDX_Database
-DataPath={data}
-Validation=0.0003
-[sp]
-SizeX=28
-SizeY=28
-BatchSize=8
-[conv1]
+TINY = (
+    mnist_head("DataPath={data}\nValidation=0.0003\n", "SizeX=28\nSizeY=28\nBatchSize=8\n")
+    + """[conv1]
 Input=sp
 Type=Conv
 KernelDims=5 5
 NbOutputs=4
 Stride=2
 ActivationFunction=Rectifier
-[fc1]
-Input=conv1
-Type=Fc
-NbOutputs=10
-[softmax]
-Input=fc1
-Type=Softmax
-NbOutputs=10
-WithLoss=1
-[softmax.Target]
 """
+    + softmax_tail("conv1")
+)
 
 # One process loads MNIST once, then forks a learning run (cli.main, saving at every batch)
 # into the same folder again and again, SIGKILLs it after a random delay, and copies the

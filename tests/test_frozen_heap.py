@@ -7,29 +7,14 @@ import weakref
 import numpy as np
 import pytest
 
+from harness import mnist_head, softmax_tail
 from n2d2py import cli, frozen_heap, learning
 from n2d2py.data.databases import write_idx
 
-INI = """DefaultModel=Frame
-[database]
-Type=MNIST_IDX_Database
-DataPath={data}
-Validation=0.2
-[sp]
-SizeX=5
-SizeY=6
-BatchSize=8
-[fc1]
-Input=sp
-Type=Fc
-NbOutputs=10
-[softmax]
-Input=fc1
-Type=Softmax
-NbOutputs=10
-WithLoss=1
-[softmax.Target]
-"""
+INI = (
+    mnist_head("DataPath={data}\nValidation=0.2\n", "SizeX=5\nSizeY=6\nBatchSize=8\n")
+    + softmax_tail("sp")
+)
 
 
 class Node:

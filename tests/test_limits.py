@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import mnist_head, softmax_tail
 from n2d2py import cli, limits
 from n2d2py.data import databases
 from n2d2py.errors import N2D2PyError
@@ -91,26 +92,11 @@ def test_read_regular_refuses_fifos(tmp_path):
         os.close(fd)
 
 
-SMALL = f"""DefaultModel=Frame
-[database]
-Type=MNIST_IDX_Database
-DataPath={DATA}
-[sp]
-SizeX={{size}}
-SizeY={{size}}
-BatchSize={{batch}}
-{{transformation}}
-[fc1]
-Input=sp
-Type=Fc
-NbOutputs=10
-[softmax]
-Input=fc1
-Type=Softmax
-NbOutputs=10
-WithLoss=1
-[softmax.Target]
-"""
+SMALL = (
+    mnist_head(f"DataPath={DATA}\n",
+               "SizeX={size}\nSizeY={size}\nBatchSize={batch}\n{transformation}\n")
+    + softmax_tail("sp")
+)
 
 
 @pytest.mark.parametrize("size, batch, transformation, args, message", [

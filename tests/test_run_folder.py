@@ -12,32 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import mnist_head, softmax_tail
 from n2d2py import atomic, cli, learning, run_folder
 
 ROOT = Path(__file__).parents[1]
-TINY = """DefaultModel=Frame
-[database]
-Type=MNIST_IDX_Database
-DataPath={data}
-Validation=0.0003
-[sp]
-SizeX=28
-SizeY=28
-BatchSize=8
-[fc1]
-Input=sp
-Type=Fc
-NbOutputs=10
-ConfigSection=common.config
-[softmax]
-Input=fc1
-Type=Softmax
-NbOutputs=10
-WithLoss=1
-[softmax.Target]
-[common.config]
-WeightsSolver.LearningRate={lr}
-"""
+TINY = (
+    mnist_head("DataPath={data}\nValidation=0.0003\n", "SizeX=28\nSizeY=28\nBatchSize=8\n")
+    + softmax_tail("sp", config="WeightsSolver.LearningRate={lr}")
+)
 
 
 @pytest.fixture(autouse=True)

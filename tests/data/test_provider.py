@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from harness import mnist_head, softmax_tail
 from n2d2py import backend
 from n2d2py.data.databases import write_idx
 from n2d2py.data.provider import StimuliProvider, Step, prefetch
@@ -305,16 +306,9 @@ def test_prefetch_overlaps_with_the_consumer():
 
 # -- the prefetch thread in the CLI's loops -------------------------------------------------
 
-PIPELINE_INI = """DefaultModel=Frame
-[database]
-Type=MNIST_IDX_Database
-DataPath={data}
-Validation=0.2
-[sp]
-SizeX=5
-SizeY=6
-BatchSize=8
-[sp.OnTheFlyTransformation-flip]
+PIPELINE_INI = (
+    mnist_head("DataPath={data}\nValidation=0.2\n", "SizeX=5\nSizeY=6\nBatchSize=8\n")
+    + """[sp.OnTheFlyTransformation-flip]
 Type=FlipTransformation
 ApplyTo=LearnOnly
 RandomHorizontalFlip=1
@@ -339,21 +333,9 @@ ConfigSection=common.config
 Input=conv1
 Type=Dropout
 NbOutputs=4
-[fc1]
-Input=drop1
-Type=Fc
-NbOutputs=10
-ConfigSection=common.config
-[softmax]
-Input=fc1
-Type=Softmax
-NbOutputs=10
-WithLoss=1
-[softmax.Target]
-[common.config]
-WeightsSolver.LearningRate=0.05
-Solvers.Momentum=0.9
 """
+    + softmax_tail("drop1", config="WeightsSolver.LearningRate=0.05\nSolvers.Momentum=0.9")
+)
 
 
 def cli_run(capsys, *args):

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness import softmax_tail
 from n2d2py import cli
 from n2d2py.errors import N2D2PyError
 from n2d2py.ini import parse_text, resolve as resolve_module
@@ -22,17 +23,7 @@ DataPath={data}
 SizeX=28
 SizeY=28
 BatchSize={batch}
-[fc1]
-Input=sp
-Type=Fc
-NbOutputs=10
-[softmax]
-Input=fc1
-Type=Softmax
-NbOutputs=10
-WithLoss=1
-[softmax.Target]
-"""
+""" + softmax_tail("sp")
 DATA = Path(__file__).parents[2] / "n2d2py" / "datasets" / "mnist"
 
 

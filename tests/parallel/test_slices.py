@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness import mnist_head, softmax_tail
 from n2d2py import backend, runner, weights
 from n2d2py.cells import _winograd
 from n2d2py.parallel import slices
@@ -162,15 +163,9 @@ def test_products_per_slice_are_those_of_the_slice_alone(rows, k, o):
     assert np.array_equal(looped, y)
 
 
-NET = """DefaultModel=Frame
-[database]
-Type=MNIST_IDX_Database
-Validation=0.002
-[sp]
-SizeX=32
-SizeY=32
-BatchSize=24
-[sp.Transformation]
+NET = (
+    mnist_head("Validation=0.002\n", "SizeX=32\nSizeY=32\nBatchSize=24\n")
+    + """[sp.Transformation]
 Type=RescaleTransformation
 Width=32
 Height=32
@@ -232,21 +227,9 @@ KernelDims=3 3
 NbOutputs=6
 ActivationFunction=Rectifier
 ConfigSection=common.config
-[fc1]
-Input=conv4
-Type=Fc
-NbOutputs=10
-ConfigSection=common.config
-[softmax]
-Input=fc1
-Type=Softmax
-NbOutputs=10
-WithLoss=1
-[softmax.Target]
-[common.config]
-Solvers.LearningRate=0.05
-Solvers.Momentum=0.9
 """
+    + softmax_tail("conv4", config="Solvers.LearningRate=0.05\nSolvers.Momentum=0.9")
+)
 
 
 def test_one_and_two_worker_threads_learn_bit_identical_weights(tmp_path, monkeypatch, capsys):
