@@ -36,7 +36,7 @@ def _sigmoid(x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def _by_image(kernel, *arrays):
+def by_image(kernel, *arrays):
     """Run an element-wise CPU ``kernel`` on the flattened chunks of images of the
     same-shaped contiguous ``arrays``, the chunks on the worker threads; returns the last
     array (the output)."""
@@ -44,7 +44,9 @@ def _by_image(kernel, *arrays):
         return arrays[-1]
     n = arrays[0].shape[0]
     flat = [a.reshape(n, -1) for a in arrays]
-    chunks = split_batch(arrays[0], n, arrays[0].size // 8)  # ~8 elements per ns: memory-bound
+    # memory-bound: a second thread pays from about 1M elements (a residual sum and its ReLU,
+    # 64×32×32×32: 0.88 → 0.59 ms; 64×64×16×16: 0.46 → 0.38 ms)
+    chunks = split_batch(arrays[0], n, arrays[0].size // 2)
     run_split(chunks, lambda a, b: kernel(*(f[a:b].reshape(-1) for f in flat)))
     return arrays[-1]
 
@@ -81,7 +83,7 @@ class Rectifier(Activation):
             self._x = x = xp.ascontiguousarray(x)
             leak, clip = x.dtype.type(self.leak_slope), x.dtype.type(self.clipping)
             kernel = kernels.rectifier(x.dtype)
-            return _by_image(lambda x, y: kernel(x, leak, clip, y), x, xp.empty_like(x))
+            return by_image(lambda x, y: kernel(x, leak, clip, y), x, xp.empty_like(x))
         self._x = None
         positive = x > 0
         self._negative = ~positive
@@ -92,6 +94,13 @@ class Rectifier(Activation):
         self._positive = positive
         return y
 
+    def fused_output(self, y):
+        """A cell computed y = f(x) itself (one compiled pass with what made x): the backward
+        reads y where it would read x, and the gradient is the same when LeakSlope ≥ 0 (y > 0
+        exactly where x > 0, y < Clipping exactly where x < Clipping). CPU arrays only."""
+        assert self.leak_slope >= 0 and cpu_kernels(y) is not None
+        self._x = y
+
     def backward(self, dy):
         if self._x is not None:
             xp = array_module(dy)
@@ -99,7 +108,7 @@ class Rectifier(Activation):
             x = self._x.astype(dy.dtype, copy=False)
             leak, clip = dy.dtype.type(self.leak_slope), dy.dtype.type(self.clipping)
             backward = cpu_kernels(dy).rectifier_backward(dy.dtype)
-            return _by_image(lambda dy, x, dx: backward(dy, x, leak, clip, dx), dy, x,
+            return by_image(lambda dy, x, dx: backward(dy, x, leak, clip, dx), dy, x,
                              xp.empty_like(dy))
         if self.leak_slope == 0:
             return dy * self._positive

@@ -9,7 +9,7 @@ from n2d2py import data as _data  # noqa: F401  (fills DATABASES, TRANSFORMATION
 from n2d2py import edge as _edge  # noqa: F401  (fills CELLS: EdgeFc)
 from n2d2py import fillers as _fillers  # noqa: F401  (fills FILLERS)
 from n2d2py import solvers, targets as _targets  # noqa: F401  (fills SOLVERS, TARGETS)
-from n2d2py import unsupported
+from n2d2py import backend, unsupported
 from n2d2py.cells.base import Port
 from n2d2py.data.provider import StimuliProvider
 from n2d2py.errors import N2D2PyError, did_you_mean
@@ -89,7 +89,8 @@ class Network:
                 continue
             for port, dx in zip(cell.inputs, cell.backward(dy)):
                 if dx is not None and port.name in self.cells:
-                    grads[port.name] = dx if port.name not in grads else grads[port.name] + dx
+                    known = grads.get(port.name)
+                    grads[port.name] = dx if known is None else backend.add(known, dx)
 
     def loss_grads(self, outputs, labels, score_set=None, ids=None):
         """Every target's gradient at its cell and loss: ({cell: dL/dy}, [loss per target]);

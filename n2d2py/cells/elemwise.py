@@ -15,7 +15,7 @@ or ``PerChannel`` for ``Sum``: one weight and shift per channel, shared by all i
 """
 
 from n2d2py import backend
-from n2d2py.activations import make_activation
+from n2d2py.activations import Linear, Rectifier, by_image, make_activation
 from n2d2py.cells.base import Cell
 from n2d2py.registry import CELLS
 
@@ -74,6 +74,40 @@ class ElemWiseCell(Cell):
         if self.per_channel:
             return self._w.astype(dtype, copy=False), self._s.astype(dtype, copy=False)
         return dtype.type(self.weights[i]), dtype.type(self.shifts[i])
+
+    def forward(self, xs, train=False):
+        fused = self._fused_activation(xs)
+        if fused is None:
+            return super().forward(xs, train)
+        kernels, act, leak, clip = fused  # Σxᵢ, its last addition and the activation in one pass
+        dtype = xs[0].dtype
+        head = xs[:-1]
+        a = head[0] if len(head) == 1 else _sum_on_threads(
+            head, [self._coeffs(i, dtype) for i in range(len(head))])
+        y = self.xp.empty_like(a)
+        kernel = kernels.add_rectifier(act, dtype)
+        leak, clip = dtype.type(leak), dtype.type(clip)
+        by_image(lambda a, b, y: kernel(a, b, leak, clip, y), a, xs[-1], y)
+        if act:
+            self.activation.fused_output(y)
+        self.xs, self.y = xs, y
+        return y
+
+    def _fused_activation(self, xs):
+        """(kernels, act code, leak, clip) when a plain sum (weights 1, shifts 0) of CPU
+        arrays and its activation (none, Linear, or a Rectifier with LeakSlope ≥ 0) run as
+        one compiled pass (``kernels.add_rectifier``), else None. The values are the generic
+        path's: the same additions in the same order, then the same activation."""
+        act = self.activation
+        if (self.operation != "Sum" or self.per_channel or len(xs) < 2 or not _threaded(xs)
+                or xs[0].dtype.kind != "f" or any(w != 1 for w in self.weights)
+                or any(s != 0 for s in self.shifts)):
+            return None
+        if act is None or type(act) is Linear:
+            return backend.cpu_kernels(xs[0]), 0, 0.0, 0.0
+        if type(act) is Rectifier and act.leak_slope >= 0:
+            return backend.cpu_kernels(xs[0]), 1, act.leak_slope, act.clipping
+        return None
 
     def _forward(self, xs, train):
         self.xs = xs
@@ -170,11 +204,11 @@ def _sum_on_threads(xs, coeffs):
 
 
 def _affine(x, w, s):
-    """w·x + s, skipping the multiply by a scalar 1 and the addition of a scalar 0."""
-    scalar = not hasattr(w, "shape")
-    if not (scalar and w == 1):
+    """w·x + s, skipping the multiply by a scalar 1 and the addition of a scalar 0 (numpy
+    scalars included: they have a shape, ())."""
+    if not (getattr(w, "ndim", 0) == 0 and w == 1):
         x = w * x
-    if not (scalar and not hasattr(s, "shape") and s == 0):
+    if not (getattr(s, "ndim", 0) == 0 and s == 0):
         x = x + s
     return x
 

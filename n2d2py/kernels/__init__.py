@@ -19,7 +19,7 @@ dtype): numba's on-disk index is not safe against two processes adding different
 the same index at once, which happens when test runs compile kernels side by side.
 """
 
-from n2d2py.kernels.activations import rectifier, rectifier_backward
+from n2d2py.kernels.activations import add_rectifier, rectifier, rectifier_backward
 from n2d2py.kernels.batchnorm import (
     channel_sums, normalize, normalize_backward, normalize_backward_sums,
 )
@@ -36,9 +36,9 @@ from n2d2py.kernels.windows import (
 )
 
 __all__ = [
-    "add_rows", "add_transposed", "average_pool", "average_pool_backward", "channel_sums",
-    "col2im", "depthwise", "depthwise_backward_input", "depthwise_backward_weights", "im2col",
-    "max_pool", "max_pool_backward", "normalize", "normalize_backward", "normalize_backward_sums",
-    "rectifier", "rectifier_backward", "sgd_momentum", "transpose_last", "winograd_input",
-    "winograd_output",
+    "add_rectifier", "add_rows", "add_transposed", "average_pool", "average_pool_backward",
+    "channel_sums", "col2im", "depthwise", "depthwise_backward_input",
+    "depthwise_backward_weights", "im2col", "max_pool", "max_pool_backward", "normalize",
+    "normalize_backward", "normalize_backward_sums", "rectifier", "rectifier_backward",
+    "sgd_momentum", "transpose_last", "winograd_input", "winograd_output",
 ]

@@ -33,3 +33,21 @@ def rectifier_backward(dtype):
         return dx
 
     return kernel
+
+
+@_specialised
+def add_rectifier(act, dtype):
+    """kernel(a, b, leak, clip, y): y = f(a + b), f the identity (act 0) or the Rectifier
+    (act 1: ``rectifier``'s leak and clip); flat arrays. A residual sum and its ReLU in one
+    pass over the data instead of two."""
+
+    def kernel(a, b, leak, clip, y):
+        for k in range(y.size):
+            v = a[k] + b[k]
+            if act == 1:
+                v = v if v > 0 else leak * v
+                v = clip if (clip > 0 and v > clip) else v
+            y[k] = v
+        return y
+
+    return kernel

@@ -186,3 +186,49 @@ def test_sum_on_worker_threads_is_the_serial_sum_bit_for_bit(monkeypatch, extra)
     assert calls
     monkeypatch.setattr(module, "_threaded", lambda xs: False)
     assert np.array_equal(threaded, cell.forward(xs))
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", ["", "ActivationFunction=Linear",
+                                 "ActivationFunction=Rectifier",
+                                 "ActivationFunction=Rectifier\nActivationFunction.LeakSlope=0.1",
+                                 "ActivationFunction=Rectifier\nActivationFunction.Clipping=0.5"])
+def test_fused_sum_and_activation_are_the_generic_path_bit_for_bit(monkeypatch, n, dtype, act):
+    """A plain Sum and its activation in one compiled pass (``kernels.add_rectifier``; the
+    Rectifier's backward then reads the output): the generic path's values and gradients."""
+    from n2d2py import backend
+    from n2d2py.cells import elemwise as module
+
+    monkeypatch.setattr(backend, "_workers", backend._Pool(3))
+    monkeypatch.setattr(backend, "MIN_CHUNK_WORK", 1)
+    fused = []
+    real = module.by_image
+    monkeypatch.setattr(module, "by_image", lambda *a: fused.append(1) or real(*a))
+    cell = elemwise("Sum", act, n=n)
+    rng = np.random.default_rng(7)
+    xs = [rng.standard_normal((6,) + SHAPE).astype(dtype) for _ in range(n)]
+    xs[0][0, 0] = -xs[1][0, 0]  # sums of exactly 0
+    xs[0][1, 0] = 0.5 - xs[1][1, 0]  # at the clipping value
+    dy = rng.standard_normal((6,) + SHAPE).astype(dtype)
+    y = cell.forward(xs, train=True).copy()
+    dxs = [dx.copy() for dx in cell.backward(dy)]
+    assert fused and y.dtype == dtype
+    monkeypatch.setattr(module, "_threaded", lambda xs: False)
+    assert np.array_equal(y, cell.forward(xs, train=True))
+    for dx, ref in zip(dxs, cell.backward(dy)):
+        assert np.array_equal(dx, ref)
+
+
+def test_weights_or_shifts_take_the_generic_path():
+    from n2d2py.cells import elemwise as module
+
+    for extra in ("Weights=2 1", "Shifts=0 1", "CoeffMode=PerChannel"):
+        cell = elemwise("Sum", extra + "\nActivationFunction=Rectifier")
+        assert cell._fused_activation([x.astype(np.float32) for x in inputs()]) is None
+    cell = elemwise("Sum", "ActivationFunction=Rectifier\nActivationFunction.LeakSlope=-1")
+    assert cell._fused_activation([x.astype(np.float32) for x in inputs()]) is None
+    cell = elemwise("Sum", "ActivationFunction=Tanh")
+    assert cell._fused_activation([x.astype(np.float32) for x in inputs()]) is None
+    x = np.ones(3)  # numpy scalars 1 and 0 (which have a shape) cost no pass either
+    assert module._affine(x, np.float32(1), np.float32(0)) is x

@@ -183,3 +183,16 @@ def test_conv_and_pool_gradients_on_the_xp_path(xp_path):
     cell = build(PoolCell, text, "pool", [(2, 7, 7)])
     check_gradients(cell, [np.random.default_rng(11).standard_normal((3, 2, 7, 7))])
     assert not cell._compiled
+
+
+def test_add_on_the_threads_is_numpys_add(monkeypatch):
+    """``backend.add`` (a gradient that two cells send to one input): a + b, chunk by chunk
+    on the worker threads for contiguous arrays of one dtype, plain a + b otherwise."""
+    monkeypatch.setattr(backend, "_workers", backend._Pool(3))
+    monkeypatch.setattr(backend, "MIN_CHUNK_WORK", 1)
+    rng = np.random.default_rng(3)
+    a, b = (rng.standard_normal((7, 3, 4, 5)).astype(np.float32) for _ in range(2))
+    out = backend.add(a, b)
+    assert out is not a and out is not b and np.array_equal(out, a + b)
+    assert np.array_equal(backend.add(a[:, ::2], b[:, ::2]), a[:, ::2] + b[:, ::2])
+    assert backend.add(a, b.astype(np.float64)).dtype == np.float64
