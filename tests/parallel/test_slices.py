@@ -165,12 +165,12 @@ def test_products_per_slice_are_those_of_the_slice_alone(rows, k, o):
 
 def test_large_products_on_the_worker_threads_do_not_depend_on_them(monkeypatch):
     """Large products go slice by slice on the worker threads (``matmul``: chunks of whole
-    slices; a large transposed right operand is not copied) and the weight gradient by blocks
+    slices; a large transposed right operand Wᵀ as (W @ aᵀ)ᵀ) and the weight gradient by blocks
     of rows (``matmul_sum``, the last block shorter): the same bits on one thread and three,
     each slice's rows those of a GEMM on that slice alone, the sum that of float64 algebra."""
     rng = np.random.default_rng(11)
-    n, k, o = 64, 700, 1500  # o·k > COPY_LIMIT; 8·o·k > STACK_LIMIT; ROW_BLOCK // k = 93 rows
-    assert o * k > slices.COPY_LIMIT and o % (slices.ROW_BLOCK // k)
+    n, k, o = 64, 700, 1500  # 8·o·k > STACK_LIMIT; ROW_BLOCK // k = 93 rows
+    assert o * k > slices.TRANSPOSED_ROWS and o % (slices.ROW_BLOCK // k)
     bounds = slices.cut(FakeDevice(), n).bounds
     x = rng.standard_normal((n, k)).astype(np.float32)
     w = rng.standard_normal((o, k)).astype(np.float32)  # passed as its transposed view
@@ -183,7 +183,9 @@ def test_large_products_on_the_worker_threads_do_not_depend_on_them(monkeypatch)
     (y, total), (y3, total3) = results
     assert np.array_equal(y, y3) and np.array_equal(total, total3)
     for a, b in bounds:
-        assert np.array_equal(y[a:b], np.array(x[a:b]) @ w.T)
+        assert np.array_equal(y[a:b], (w @ np.array(x[a:b]).T).T)
+    np.testing.assert_allclose(y, x.astype(np.float64) @ w.T.astype(np.float64), rtol=1e-4,
+                               atol=1e-3)
     exact = dz.T.astype(np.float64) @ x.astype(np.float64)
     np.testing.assert_allclose(total, exact, rtol=1e-5, atol=1e-4)
 
