@@ -30,10 +30,47 @@ class Activation:
 
 
 def _sigmoid(x):
+    """1/(1+e⁻ˣ) as 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0, e = e^−|x| (exp of a non-positive
+    number only: no overflow for large |x|). The two are chosen by bit masks, not ``where``:
+    numpy's ``where`` branches per element, and on random signs it cost 2/3 of the time."""
     xp = array_module(x)
-    # exp of a non-positive number only: no overflow warnings for large |x|.
     e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    d = 1 + e
+    bits = xp.int32 if x.dtype.itemsize == 4 else xp.int64
+    negative = -(x < 0).astype(bits)  # all ones where x < 0
+    high, low = (1 / d).view(bits), (e / d).view(bits)
+    return ((low & negative) | (high & ~negative)).view(x.dtype)
+
+
+# Elements per piece of ``chunked``: an expression's temporaries (exp, where, ...) stay in the
+# L2 cache instead of streaming whole batches through memory; smaller pieces cost more GIL
+# hand-offs between numpy calls at two threads (a Logistic's forward: 6.0 ms at 32 K, 3.7 at
+# 128 K, 8.6 in one piece).
+CHUNK = 1 << 17
+
+
+def chunked(fn, *arrays):
+    """``fn(*arrays)`` for an element-wise numpy expression ``fn`` of same-shaped arrays,
+    evaluated piece by piece (CHUNK elements of the flattened arrays), the pieces on the worker
+    threads: the same values (each element's operations are unchanged) in one pass over
+    memory instead of one per operation (a Logistic's forward and backward over 2 M values at
+    two threads: 15.5 → 4.9 ms, with ``_sigmoid``'s masks; Softplus 49 → 6.9 ms). CuPy and
+    small arrays: ``fn(*arrays)``."""
+    first = arrays[0]
+    if (cpu_kernels(first) is None or first.size < 2 * CHUNK
+            or any(a.shape != first.shape for a in arrays)):
+        return fn(*arrays)
+    xp = array_module(first)
+    flats = [xp.ascontiguousarray(a).reshape(-1) for a in arrays]
+    out = xp.empty(first.size, dtype=xp.result_type(*arrays))
+    pieces = [(s, min(first.size, s + CHUNK)) for s in range(0, first.size, CHUNK)]
+
+    def run(lo, hi):
+        for s, e in pieces[lo:hi]:
+            out[s:e] = fn(*(f[s:e] for f in flats))
+
+    run_split(split_batch(first, len(pieces), first.size * 4), run)
+    return out.reshape(first.shape)
 
 
 def by_image(kernel, *arrays):
@@ -127,12 +164,13 @@ class Tanh(Activation):
         return cls(view.get_float("Alpha", 1.0))
 
     def forward(self, x):
-        xp = array_module(x)
-        self._y = xp.tanh(self.alpha * x) if self.alpha != 1 else xp.tanh(x)
+        xp, alpha = array_module(x), self.alpha
+        self._y = chunked(lambda x: xp.tanh(alpha * x) if alpha != 1 else xp.tanh(x), x)
         return self._y
 
     def backward(self, dy):
-        return dy * (self.alpha * (1 - self._y * self._y))
+        alpha = self.alpha
+        return chunked(lambda dy, y: dy * (alpha * (1 - y * y)), dy, self._y)
 
 
 @ACTIVATIONS.register("TanhLeCun")
@@ -143,11 +181,13 @@ class TanhLeCun(Activation):
     SLOPE = 2.0 / 3.0
 
     def forward(self, x):
-        self._t = array_module(x).tanh(self.SLOPE * x)
-        return self.SCALE * self._t
+        xp, scale, slope = array_module(x), self.SCALE, self.SLOPE
+        self._t = chunked(lambda x: xp.tanh(slope * x), x)
+        return chunked(lambda t: scale * t, self._t)
 
     def backward(self, dy):
-        return dy * (self.SCALE * self.SLOPE * (1 - self._t * self._t))
+        gain = self.SCALE * self.SLOPE
+        return chunked(lambda dy, t: dy * (gain * (1 - t * t)), dy, self._t)
 
 
 @ACTIVATIONS.register("Logistic")
@@ -155,11 +195,11 @@ class Logistic(Activation):
     """y = 1/(1+e⁻ˣ)."""
 
     def forward(self, x):
-        self._y = _sigmoid(x)
+        self._y = chunked(_sigmoid, x)
         return self._y
 
     def backward(self, dy):
-        return dy * (self._y * (1 - self._y))
+        return chunked(lambda dy, y: dy * (y * (1 - y)), dy, self._y)
 
 
 @ACTIVATIONS.register("LogisticWithLoss")
@@ -200,10 +240,11 @@ class Softplus(Activation):
     def forward(self, x):
         xp = array_module(x)
         self._x = x
-        return xp.logaddexp(x.dtype.type(0), x)
+        # numpy's logaddexp(0, x) computes this with scalar code, 8× slower
+        return chunked(lambda x: xp.maximum(x, x.dtype.type(0)) + xp.log1p(xp.exp(-xp.abs(x))), x)
 
     def backward(self, dy):
-        return dy * _sigmoid(self._x)
+        return chunked(lambda dy, x: dy * _sigmoid(x), dy, self._x)
 
 
 @ACTIVATIONS.register("Swish")
@@ -212,9 +253,8 @@ class Swish(Activation):
 
     def forward(self, x):
         self._x = x
-        self._s = _sigmoid(x)
-        return x * self._s
+        self._s = chunked(_sigmoid, x)
+        return chunked(lambda x, s: x * s, x, self._s)
 
     def backward(self, dy):
-        s = self._s
-        return dy * (s + self._x * s * (1 - s))
+        return chunked(lambda dy, s, x: dy * (s + x * s * (1 - s)), dy, self._s, self._x)

@@ -87,3 +87,34 @@ def test_unknown_activation_is_located():
         act.make_activation(section("Type=Conv\nActivationFunction=ReLU"))
     with pytest.raises(N2D2PyError, match="Threshold: must be positive"):
         act.make_activation(section("ActivationFunction=Saturation\nActivationFunction.Threshold=0"))
+
+
+@pytest.mark.parametrize("fn, ref", CASES, ids=lambda c: repr(c) if isinstance(c, act.Activation) else "")
+def test_pieces_on_the_worker_threads_are_the_whole_expression(monkeypatch, fn, ref):
+    """``chunked`` (an activation's numpy expressions piece by piece on the worker threads)
+    gives the values of the expression on the whole arrays, float32 and float64."""
+    from n2d2py import backend
+
+    for dtype in (np.float32, np.float64):
+        x = (np.random.default_rng(2).standard_normal((5, 3, 7, 11)) * 6).astype(dtype)
+        x.flat[:4] = [0.0, -0.0, 90.0, -90.0]
+        dy = np.random.default_rng(3).standard_normal(x.shape).astype(dtype)
+        whole = (fn.forward(x).copy(), fn.backward(dy).copy())  # fewer than 2·CHUNK values
+        monkeypatch.setattr(act, "CHUNK", 64)
+        monkeypatch.setattr(backend, "_workers", backend._Pool(3))
+        monkeypatch.setattr(backend, "MIN_CHUNK_WORK", 1)
+        pieces = (fn.forward(x), fn.backward(dy))
+        monkeypatch.undo()
+        for a, b in zip(whole, pieces):
+            assert a.dtype == dtype and np.array_equal(a, b)
+
+
+def test_sigmoid_selects_by_sign_bits_as_where_would():
+    x = np.concatenate([np.random.default_rng(4).standard_normal(1000) * 30,
+                        [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45]])
+    for dtype in (np.float32, np.float64):
+        v = x.astype(dtype)
+        e = np.exp(-np.abs(v))
+        with np.errstate(invalid="ignore"):
+            expected = np.where(v >= 0, 1 / (1 + e), e / (1 + e))
+        assert np.array_equal(act._sigmoid(v), expected, equal_nan=True)
