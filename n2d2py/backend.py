@@ -132,6 +132,11 @@ def cpu_kernels(a):
 # A call costs a thread wake-up (~10-20 µs), so small operations stay on the caller.
 
 MIN_CHUNK_WORK = 1 << 18  # elementary operations below which a chunk is not worth a thread
+# Multiply-adds of a GEMM (BLAS) per elementary operation of MIN_CHUNK_WORK: a convolution's
+# batch is split from about 8 M of them. Below, the threads' hand-offs (the Python loop over
+# groups of images takes the GIL between every call) cost more than they save: LeNet-sized
+# layers of 3-4 M multiply-adds ran 1.5-2.5× slower on two threads than on one.
+GEMM_WORK = 32
 _workers = None
 _workers_lock = threading.Lock()
 

@@ -174,7 +174,8 @@ class ConvCell(KernelCell):
 
         self._x_shape, self._x, self._step = x.shape, x, step
         self._cut = slices.cut(self.device, n)
-        self._chunks = backend.split_batch(x, n, y.size * k, self._cut.bounds)
+        self._chunks = backend.split_batch(x, n, y.size * k // backend.GEMM_WORK,
+                                           self._cut.bounds)
         if step is not None and _winograd.for_forward(self, x):  # the backward: columns again
             _winograd.forward(self, x, w, y, self._chunks, self._cut)
             self._cols = [None] * len(self._chunks)

@@ -111,7 +111,6 @@ def _stack(a, bounds):
 # transposed view and 11 ms so; 1.2-1.9× faster down to LeNet's 500×800 (smaller ones, such as
 # LeNet's 120×400 conv3: one stacked GEMM on the copy, cheaper than a call per group).
 TRANSPOSED_ROWS = 1 << 16
-GEMM_WORK = 16  # multiply-adds per elementary operation of ``backend.MIN_CHUNK_WORK``
 
 
 def matmul(xp, bounds, a, b):
@@ -145,7 +144,7 @@ def matmul(xp, bounds, a, b):
     bounds = list(bounds)
     tiled = [0] + [e for _, e in bounds] == [s for s, _ in bounds] + [len(a)]
     # a thread hand-off costs tens of µs: worth it from a few million multiply-adds
-    work = a.size * b.shape[1] // GEMM_WORK
+    work = a.size * b.shape[1] // backend.GEMM_WORK
     chunks = backend.split_batch(a, len(a), work, bounds) if tiled else [(0, len(a))]
     backend.run_split(chunks, part)
     return out
@@ -196,7 +195,7 @@ def _blocked_sum(xp, kernels, bounds, a, b):
                 xp.matmul(a[s:e, top:bottom].T, b[s:e], out=rows[i])
             add(rows.reshape(len(bounds), -1), total[top:bottom].reshape(-1))
 
-    work = len(a) * o * k // GEMM_WORK
+    work = len(a) * o * k // backend.GEMM_WORK
     backend.run_split(backend.split_batch(total, len(blocks), work), part)
     return total
 
