@@ -94,9 +94,10 @@ def plan(xp, w, padding, out_hw, dtype):
     return Plan(u, tuple(padding), tuple(out_hw), th, tw, wide, max(1, -(-MIN_TILES // wide)))
 
 
-def run(xp, p, x, y):
-    """y (n, O, Ho, Wo) = the convolution planned in ``p`` of x (n, C, H, W), on the calling
-    thread (its scratch buffers)."""
+def run(xp, p, x, y, bias=None):
+    """y (n, O, Ho, Wo) = the convolution planned in ``p`` of x (n, C, H, W), plus ``bias``
+    (O, 1) when given (each image's while it is in the cache), on the calling thread (its
+    scratch buffers)."""
     kernels = backend.cpu_kernels(x)
     before = kernels.winograd_input(*p.padding, x.dtype)
     after = kernels.winograd_output(y.dtype)
@@ -115,11 +116,14 @@ def run(xp, p, x, y):
             m[:, :, :used] = xp.matmul(p.u, v[:, :, :used])
         for i in range(s, e):
             after(m, p.th, p.tw, y[i], (i - s) * p.wide)
+            if bias is not None:
+                y[i] += bias[:, :, None]
     return y
 
 
-def forward(cell, x, w, y, chunks, cut):
-    """y (N, O, Ho·Wo) = ``cell``'s convolution of x by the dense ``w`` (O, C·9), no bias;
+def forward(cell, x, w, y, chunks, cut, bias=None):
+    """y (N, O, Ho·Wo) = ``cell``'s convolution of x by the dense ``w`` (O, C·9) (+ ``bias``,
+    (O, 1));
     the batch split in ``chunks`` over the worker threads, each run micro-slice by micro-slice
     of ``cut`` (``parallel.slices``: a GEMM's groups of images, and so its values, are then
     the same whatever the threads and processes)."""
@@ -128,7 +132,7 @@ def forward(cell, x, w, y, chunks, cut):
     p = plan(xp, w.reshape(o, -1, 3, 3), cell.padding, (ho, wo), x.dtype)
     x = xp.ascontiguousarray(x)
     planes = y.reshape(x.shape[0], o, ho, wo)
-    backend.run_split(chunks, lambda a, b: [run(xp, p, x[s:e], planes[s:e])
+    backend.run_split(chunks, lambda a, b: [run(xp, p, x[s:e], planes[s:e], bias)
                                             for s, e in cut.within(a, b)])
     return y
 

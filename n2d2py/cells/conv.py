@@ -155,10 +155,14 @@ class ConvCell(KernelCell):
         grouped = (per_image or _inner(o, k, ho * wo)) and not pointwise
         step = _image_step(x, o, k, ho * wo) if grouped else None
 
+        bias = None if self.bias is None else self.bias.data[:, None]
+
         def part(a, b):
             if step is not None:  # groups of images, columns in the thread's buffer
                 for s, e in [g for ab in self._cut.within(a, b) for g in _groups(*ab, step)]:
                     self._group_forward(x[s:e], w, y[s:e])
+                    if bias is not None:  # while the group's outputs are in the cache
+                        y[s:e] += bias
                 return None  # computed again in the backward
             if pointwise:
                 cols = xp.ascontiguousarray(x[a:b]).reshape(b - a, x.shape[1], -1)
@@ -177,11 +181,13 @@ class ConvCell(KernelCell):
         self._chunks = backend.split_batch(x, n, y.size * k // backend.GEMM_WORK,
                                            self._cut.bounds)
         if step is not None and _winograd.for_forward(self, x):  # the backward: columns again
-            _winograd.forward(self, x, w, y, self._chunks, self._cut)
+            _winograd.forward(self, x, w, y, self._chunks, self._cut, bias)
             self._cols = [None] * len(self._chunks)
         else:
             self._cols = backend.run_split(self._chunks, part)
-        return self._add_bias(y).reshape((n,) + self.out_shape)
+        if step is None:  # the grouped paths added it group by group
+            self._add_bias(y)
+        return y.reshape((n,) + self.out_shape)
 
     def _group_forward(self, x, w, y):
         """y (g, O, L) = w (O, K) @ the columns of the group of images x: one GEMM per image,
