@@ -53,19 +53,23 @@ INNER_PIXELS = 256
 INNER_WEIGHTS = 1 << 14  # and O·K weights at least (LeNet's 16×150 conv2: 1.2× slower so)
 TRANSPOSED_GRAD = 1 << 17  # O·K elements from which a group's weight gradient is made (O, K)
 # Side by side, a group's columns are the N dimension of its GEMMs: OpenBLAS's SGEMM on
-# (256, 2304) weights runs at 119 GFLOP/s with N = 64 and 150 with N = 256, so these groups
-# may take 4 MiB of columns (a 256→256 8×8 layer's learning step: 144 → 112 ms, 512→512 on
-# 4×4: 166 → 130 ms; one thread, thread CPU time). Groups stay within a micro-slice.
+# (256, 2304) weights runs at 119 GFLOP/s with N = 64 and 150 with N = 256, so the groups of
+# layers with at least LARGE_WEIGHTS weights may take 4 MiB of columns (a 256→256 8×8
+# layer's learning step: 145 → 110 ms, 512→512 on 4×4: 160 → 124 ms; one thread, thread CPU
+# time). Smaller ones keep COLS_BUDGET: their forward was 5-8 % slower with the larger
+# groups (128→128 and 64→128 on 8×8). Groups stay within a micro-slice.
 INNER_COLS_BUDGET = 1 << 20
+LARGE_WEIGHTS = 1 << 18
 
 
 def _image_step(x, o, k, pixels):
     """Images per im2col + GEMM group: on the CPU as many as keep their columns within
-    COLS_BUDGET (INNER_COLS_BUDGET side by side), else None (CuPy: the whole chunk at once,
+    COLS_BUDGET (INNER_COLS_BUDGET side by side with large weights), else None (CuPy: the whole chunk at once,
     columns kept for the backward)."""
     if backend.cpu_kernels(x) is None:
         return None
-    budget = INNER_COLS_BUDGET if _inner(o, k, pixels) else COLS_BUDGET
+    large = _inner(o, k, pixels) and o * k >= LARGE_WEIGHTS
+    budget = INNER_COLS_BUDGET if large else COLS_BUDGET
     return max(1, budget // (k * pixels))
 
 
