@@ -165,7 +165,9 @@ class SliceExtraction(Transformation):
         if angle != 0.0:  # rotate about the slice centre (clockwise, as N2D2), then crop
             m = cv2.getRotationMatrix2D((x + sw / 2.0, y + sh / 2.0), -angle, 1.0)
             m[:, 2] += (sw / 2.0 - (x + sw / 2.0), sh / 2.0 - (y + sh / 2.0))
-            src = img if labels else _cv_ready(img)
+            # label maps warped as int32 whatever their cached type (int8/int16): OpenCV 5's
+            # nearest-neighbour warp of int16 and int32 maps differs on border pixels
+            src = img.astype(np.int32, copy=False) if labels else _cv_ready(img)
             out = cv2.warpAffine(src, m, (sw, sh), flags=interp, borderMode=mode,
                                  borderValue=value).astype(img.dtype)
         else:
