@@ -1,6 +1,12 @@
 """Element-wise activation kernels (flat arrays)."""
 
-from n2d2py.kernels._compile import _specialised
+from n2d2py.kernels._compile import _specialised, helper
+
+
+def _rectified(v, leak, clip):
+    """The Rectifier of one value: v (v > 0) or leak·v, then clip where clip > 0 and v > clip."""
+    v = v if v > 0 else leak * v
+    return clip if (clip > 0 and v > clip) else v
 
 
 @_specialised
@@ -8,11 +14,11 @@ def rectifier(dtype):
     """kernel(x, leak, clip, y): y = x (x > 0) or leak·x, then min(y, clip) when clip > 0;
     flat arrays, leak and clip of the arrays' dtype."""
 
+    rectified = helper(_rectified)
+
     def kernel(x, leak, clip, y):
         for k in range(x.size):
-            v = x[k]
-            v = v if v > 0 else leak * v
-            y[k] = clip if (clip > 0 and v > clip) else v
+            y[k] = rectified(x[k], leak, clip)
         return y
 
     return kernel
@@ -41,13 +47,12 @@ def add_rectifier(act, dtype):
     (act 1: ``rectifier``'s leak and clip); flat arrays. A residual sum and its ReLU in one
     pass over the data instead of two."""
 
+    rectified = helper(_rectified)
+
     def kernel(a, b, leak, clip, y):
         for k in range(y.size):
             v = a[k] + b[k]
-            if act == 1:
-                v = v if v > 0 else leak * v
-                v = clip if (clip > 0 and v > clip) else v
-            y[k] = v
+            y[k] = rectified(v, leak, clip) if act == 1 else v
         return y
 
     return kernel

@@ -7,7 +7,8 @@ y < clip exactly where its input was below clip), so nothing but x and y is kept
 float64.
 """
 
-from n2d2py.kernels._compile import _float64_sums, _specialised
+from n2d2py.kernels._compile import _float64_sums, _specialised, helper
+from n2d2py.kernels.activations import _rectified
 
 
 @_float64_sums
@@ -35,6 +36,7 @@ def channel_sums(dtype):
 def normalize(act, dtype):
     """kernel(x, mean, a, b, leak, clip, y): y = f((x − mean[c])·a[c] + b[c]), f the
     activation."""
+    rectified = helper(_rectified)
 
     def kernel(x, mean, a, b, leak, clip, y):
         for n in range(x.shape[0]):
@@ -43,10 +45,7 @@ def normalize(act, dtype):
                 m, av, bv = mean[c], a[c], b[c]
                 for k in range(src.size):
                     v = (src[k] - m) * av + bv
-                    if act == 1:
-                        v = v if v > 0 else leak * v
-                        v = clip if (clip > 0 and v > clip) else v
-                    dst[k] = v
+                    dst[k] = rectified(v, leak, clip) if act == 1 else v
         return y
 
     return kernel
