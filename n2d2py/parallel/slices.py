@@ -108,7 +108,7 @@ def _stack(a, bounds):
 # forward's Wᵀ) with at least TRANSPOSED_ROWS elements: ``matmul`` computes each group's
 # (W @ aᵀ)ᵀ, the rows of W as they are, rather than a @ (a contiguous copy of Wᵀ): a 1024×4096
 # Fc layer's forward at batch 64 on one thread took 37 ms with the copy, 20 ms on the
-# transposed view and 11 ms so; 1.2-1.9× faster down to LeNet's 500×800 (smaller ones, such as
+# transposed view and 11 ms so; 1.2-1.9× faster down to 500×800 weights (smaller ones, such as
 # LeNet's 120×400 conv3: one stacked GEMM on the copy, cheaper than a call per group).
 TRANSPOSED_ROWS = 1 << 16
 
@@ -179,6 +179,8 @@ def matmul_sum(xp, bounds, a, b):
 
 
 def _blocked_sum(xp, kernels, bounds, a, b):
+    """``matmul_sum`` on the CPU by blocks of rows of the (O, K) result: each slice's float32
+    partial of a block, then their float64 sum into the block (``kernels.add_rows``)."""
     o, k = a.shape[1], b.shape[1]
     height = max(1, min(o, ROW_BLOCK // k))
     blocks = [(r, min(o, r + height)) for r in range(0, o, height)]
