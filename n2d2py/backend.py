@@ -290,9 +290,9 @@ def add(a, b):
     """a + b; for numpy arrays of one shape and dtype, C-contiguous, the batch's chunks on the
     worker threads (the same values: a gradient that two cells send to one input was one
     serial pass)."""
-    if (type(a).__module__ != "numpy" or type(b) is not type(a) or a.shape != b.shape
-            or a.dtype != b.dtype or a.ndim < 2 or not (a.flags.c_contiguous
-                                                        and b.flags.c_contiguous)):
+    same = type(b) is type(a) and a.shape == b.shape and a.dtype == b.dtype
+    if (type(a).__module__ != "numpy" or not same or a.ndim < 2
+            or not (a.flags.c_contiguous and b.flags.c_contiguous)):
         return a + b
     out = np.empty_like(a)
     chunks = split_batch(a, len(a), a.size // 2)  # memory-bound, as ``activations.by_image``

@@ -120,6 +120,7 @@ def matmul(xp, bounds, a, b):
     stimulus the same result in every layout. On the CPU the groups run on the worker
     threads, a chunk of whole groups each."""
     backend.cpu_setup(a)
+    bounds = list(bounds)
     rows = None  # W, when b is Wᵀ (see TRANSPOSED_ROWS)
     if (b.ndim == 2 and not b.flags.c_contiguous and b.T.flags.c_contiguous
             and b.size >= TRANSPOSED_ROWS):
@@ -129,19 +130,18 @@ def matmul(xp, bounds, a, b):
     out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a.dtype, b.dtype))
 
     def part(lo, hi):
-        inner = [(s - lo, e - lo) for s, e in bounds if lo <= s and e <= hi]
+        mine = [(s, e) for s, e in bounds if lo <= s and e <= hi]
         if rows is not None:
-            for start, stop in inner:
-                out[lo + start:lo + stop] = (rows @ a[lo + start:lo + stop].T).T
+            for s, e in mine:
+                out[s:e] = (rows @ a[s:e].T).T
             return
-        stack = _stack(a[lo:hi], inner)
+        stack = _stack(a[lo:hi], [(s - lo, e - lo) for s, e in mine])
         if stack is not None:
             xp.matmul(stack, b, out=out[lo:hi].reshape(stack.shape[:2] + (b.shape[1],)))
             return
-        for start, stop in inner:
-            xp.matmul(a[lo + start:lo + stop], b, out=out[lo + start:lo + stop])
+        for s, e in mine:
+            xp.matmul(a[s:e], b, out=out[s:e])
 
-    bounds = list(bounds)
     tiled = [0] + [e for _, e in bounds] == [s for s, _ in bounds] + [len(a)]
     # a thread hand-off costs tens of µs: worth it from a few million multiply-adds
     work = a.size * b.shape[1] // backend.GEMM_WORK
