@@ -1,4 +1,4 @@
-"""One convolution layer at a time: Winograd F(2×2, 3×3) against im2col + GEMM, in n2d2py.
+"""One convolution layer at a time: Winograd F(4×4, 3×3) against im2col + GEMM, in n2d2py.
 
 For each (C → O, plane) of a table of 3×3 stride-1 layers (padding 1, batch 64; 32 at 56×56)
 it times the forward and a learning step (forward + backward) of one Conv cell with Winograd
@@ -25,7 +25,9 @@ from n2d2py.cells import _winograd  # noqa: E402
 from n2d2py.cells.conv import ConvCell  # noqa: E402
 
 LAYERS = [(64, 32, 32, 32), (64, 32, 64, 16), (64, 64, 64, 16), (64, 128, 128, 16),
-          (64, 64, 128, 8), (64, 128, 128, 8), (64, 256, 256, 8), (32, 64, 64, 56)]
+          (64, 64, 128, 8), (64, 128, 128, 8), (64, 256, 256, 8), (32, 64, 64, 56),
+          (64, 64, 64, 12), (64, 32, 32, 14), (32, 128, 128, 14), (32, 64, 64, 28),
+          (64, 16, 16, 32), (64, 8, 8, 32)]
 
 
 def best(fn, rounds=7):

@@ -1,26 +1,30 @@
-"""Conv's 3×3, stride-1 convolutions by Winograd's F(2×2, 3×3) on the CPU, for large planes.
+"""Conv's 3×3, stride-1 convolutions by Winograd's F(4×4, 3×3) on the CPU.
 
-Per image: the input transform (``kernels.winograd``), 16 GEMMs (O, C) @ (C, tiles) of the
-transformed weights U = G g Gᵀ by the transformed input, the output transform; 16
-multiplications per 2×2 output tile and channel where im2col + GEMM does 36, and no columns.
+Per group of images: the input transform (``kernels.winograd``), 36 GEMMs (O, C) @ (C, tiles)
+of the transformed weights U = G g Gᵀ by the transformed input, the output transform; 36
+multiplications per 4×4 output tile and channel where im2col + GEMM does 144, and no columns.
 Conv uses it for its forward and for its input gradient (the same convolution of dz by the
 kernels flipped and transposed, padded by 2 − p); the weight gradient stays im2col + GEMM.
 
-Measured by ``benchmarks/conv_layers.py`` (one core, thread CPU time, 64 images, 32 at 56×56;
-im2col + GEMM time over Winograd's, Winograd forced on every plane size):
+Measured by ``benchmarks/conv_layers.py`` (one core, thread CPU time, 64 images, 32 at 56×56,
+28×28 and 14×14; im2col + GEMM time over Winograd's, Winograd forced on every plane size):
 
     C → O, plane         forward   step        C → O, plane          forward   step
-    32 → 32, 32×32       1.45×     1.36×       64 → 128, 8×8         0.62×     0.71×
-    32 → 64, 16×16       0.90×     0.90×       128 → 128, 8×8        0.62×     0.86×
-    64 → 64, 16×16       1.25×     1.10×       256 → 256, 8×8        0.53×     0.81×
-    128 → 128, 16×16     1.26×     1.08×       64 → 64, 56×56        1.22×     1.16×
+    32 → 32, 32×32       1.73×     1.34×       64 → 128, 8×8         1.05×     1.03×
+    32 → 64, 16×16       1.41×     1.11×       128 → 128, 8×8        1.04×     0.97×
+    64 → 64, 16×16       1.63×     1.37×       256 → 256, 8×8        0.91×     0.89×
+    128 → 128, 16×16     1.59×     1.25×       64 → 64, 56×56        2.36×     1.57×
+    64 → 64, 12×12       1.63×     1.25×       64 → 64, 28×28        2.02×     1.42×
+    32 → 32, 14×14       1.19×     1.13×       128 → 128, 14×14      1.21×     1.11×
+    16 → 16, 32×32       1.43×     1.14×       8 → 8, 32×32          0.98×     0.93×
 
-The transforms cost in proportion to C + O per tile and save in proportion to C·O, and small
-planes waste the wide layout's extra tile per row: hence ``worth``, planes of 32×32 and more,
-or 16×16 and more with at least 64 summed channels and no more outputs than them. The
-rounding differs from the direct sums by about 1e-7 relative (the transforms add and
-subtract): values are compared with im2col's, PyTorch's and finite differences in
-tests/cells/test_winograd.py.
+(F(2×2, 3×3), used before, gave 1.45× on 32 → 32 at 32×32 and 0.62× at 8×8.) Tiles of 4×4
+waste the part of a plane past a multiple of 4 and, in the kernels' layout, one row and one
+column of tiles: hence ``worth``, planes of 12×12 and more (a 14×14 plane has 25 tiles' worth
+of work for 12.25 tiles of pixels), with 16 summed channels or more. The transforms multiply
+by up to 8 and the weights by 1/24: the rounding differs from the direct sums by a few 1e-6
+relative in float32 (1e-15 in float64); values are compared with im2col's, PyTorch's and
+finite differences in tests/cells/test_winograd.py.
 """
 
 from dataclasses import dataclass
@@ -28,11 +32,12 @@ from dataclasses import dataclass
 from n2d2py import backend
 from n2d2py.cells import _windows as win
 
-MIN_PIXELS = 32 * 32  # planes (of the convolution's output) that always take it
-WIDE_PIXELS, WIDE_CHANNELS = 16 * 16, 64  # smaller planes, when the GEMMs are wide enough
-MIN_CHANNELS = 8  # summed channels: thinner GEMMs do not pay for the transforms
+MIN_PIXELS = 12 * 12  # planes (of the convolution's output) that take it
+MIN_CHANNELS = 16  # summed channels: thinner GEMMs do not pay for the transforms
 MIN_TILES = 128  # tiles per GEMM: smaller planes are taken several images at a time
-_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
+OUTPUT_CHUNK = 1024  # tiles the output transform takes at a time (its sums stay in L1/L2)
+_G = ((1 / 4, 0.0, 0.0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+      (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0.0, 0.0, 1.0))
 
 
 def _window(cell):
@@ -43,8 +48,7 @@ def _window(cell):
 def worth(summed, outputs, pixels):
     """Whether a convolution summing ``summed`` channels into ``outputs`` maps of ``pixels``
     pixels is faster here than im2col + GEMM (see the module's table)."""
-    return summed >= MIN_CHANNELS and (pixels >= MIN_PIXELS or (
-        pixels >= WIDE_PIXELS and summed >= WIDE_CHANNELS and outputs <= summed))
+    return summed >= MIN_CHANNELS and pixels >= MIN_PIXELS
 
 
 def for_forward(cell, x):
@@ -62,22 +66,22 @@ def for_input_gradient(cell, x_shape, dz):
 
 
 def tiles(ho, wo):
-    """(th, tw, wide): rows of tiles, tiles per row, and the kernels' "wide" tile count
-    th·(tw + 1) (one unused tile per row: ``n2d2py/kernels/winograd.py``)."""
-    th, tw = (ho + 1) // 2, (wo + 1) // 2
-    return th, tw, th * (tw + 1)
+    """(th, tw, R): rows of tiles, tiles per row, and the tiles a plane takes in the
+    kernels' layout, (th + 1)·(tw + 1) (one unused row and column: ``kernels/winograd.py``)."""
+    th, tw = -(-ho // 4), -(-wo // 4)
+    return th, tw, (th + 1) * (tw + 1)
 
 
 @dataclass
 class Plan:
     """One convolution to run: transformed weights, padding, tiles, images per GEMM."""
 
-    u: object  # (16, O, C)
+    u: object  # (36, O, C)
     padding: tuple
     out_hw: tuple
     th: int
     tw: int
-    wide: int
+    span: int  # tiles per plane, R
     group: int
 
 
@@ -86,39 +90,69 @@ def plan(xp, w, padding, out_hw, dtype):
     tensordots in float64 and rounded once."""
     g = w.astype(xp.float64)
     G = xp.asarray(_G, dtype=xp.float64)
-    left = xp.tensordot(G, g, axes=([1], [2]))  # (4, O, C, 3): G g
-    u = xp.tensordot(left, G, axes=([3], [1]))  # (4, O, C, 4): (G g) Gᵀ
-    u = xp.ascontiguousarray(u.transpose(0, 3, 1, 2).reshape(16, w.shape[0], w.shape[1]),
+    left = xp.tensordot(G, g, axes=([1], [2]))  # (6, O, C, 3): G g
+    u = xp.tensordot(left, G, axes=([3], [1]))  # (6, O, C, 6): (G g) Gᵀ
+    u = xp.ascontiguousarray(u.transpose(0, 3, 1, 2).reshape(36, w.shape[0], w.shape[1]),
                              dtype=dtype)
-    th, tw, wide = tiles(*out_hw)
-    return Plan(u, tuple(padding), tuple(out_hw), th, tw, wide, max(1, -(-MIN_TILES // wide)))
+    th, tw, span = tiles(*out_hw)
+    return Plan(u, tuple(padding), tuple(out_hw), th, tw, span,
+                max(1, -(-MIN_TILES // span)))
 
 
 def run(xp, p, x, y, bias=None):
     """y (n, O, Ho, Wo) = the convolution planned in ``p`` of x (n, C, H, W), plus ``bias``
-    (O, 1) when given (each image's while it is in the cache), on the calling thread (its
-    scratch buffers)."""
+    (O, 1) when given, on the calling thread (its scratch buffers)."""
     kernels = backend.cpu_kernels(x)
     before = kernels.winograd_input(*p.padding, x.dtype)
     after = kernels.winograd_output(y.dtype)
     o, c = p.u.shape[1:]
-    size = p.group * p.wide
-    v = win.scratch(xp, (16, c, size), x.dtype)
-    m = win.scratch(xp, (16, o, size), y.dtype, 1)
+    shift = (xp.zeros(o, y.dtype) if bias is None
+             else xp.ascontiguousarray(bias.reshape(-1), dtype=y.dtype))
+    chunk = max(1, OUTPUT_CHUNK // p.span)  # planes of the output transform at a time
+    sums = win.scratch(xp, (6, 4, chunk * p.span), y.dtype, 2)
+    rows_out = win.scratch(xp, (4, chunk * 4 * p.span), y.dtype, 3)
     for s in range(0, x.shape[0], p.group):
         e = min(x.shape[0], s + p.group)
-        for i in range(s, e):
-            before(x[i], p.th, p.tw, v, (i - s) * p.wide)
-        if e - s == p.group:
-            xp.matmul(p.u, v, out=m)
-        else:  # the last, smaller group
-            used = (e - s) * p.wide
-            m[:, :, :used] = xp.matmul(p.u, v[:, :, :used])
-        for i in range(s, e):
-            after(m, p.th, p.tw, y[i], (i - s) * p.wide)
-            if bias is not None:
-                y[i] += bias[:, :, None]
+        size = (e - s) * p.span
+        rows = win.scratch(xp, (6, c * 4 * size + 8), x.dtype)
+        v = win.scratch(xp, (36, c, size), x.dtype, 1)
+        m = win.scratch(xp, (36, o, size), y.dtype, 4)
+        before(x[s:e], p.th, p.tw, rows, v.reshape(36, -1))
+        xp.matmul(p.u, v, out=m)
+        after(m.reshape(36, -1), p.th, p.tw, sums, rows_out, shift, y[s:e])
     return y
+
+
+def weight_gradient(xp, p, x, dz):
+    """The gradient (O, C·9), float64, of the weights of the convolution planned in ``p``
+    (the forward's), for the images x (n, C, H, W) and their output gradients dz
+    (n, O, Ho, Wo), on the calling thread: Σ over the groups of images of the 36 GEMMs
+    z[ξ] (O, tiles) @ V[ξ]ᵀ (tiles, C), summed in float32 (one micro-slice: the caller adds
+    the slices in float64), then Gᵀ · G in float64. A third of im2col's multiplications,
+    and no columns."""
+    kernels = backend.cpu_kernels(x)
+    before = kernels.winograd_input(*p.padding, x.dtype)
+    transform = kernels.winograd_gradient(dz.dtype)
+    o, c = p.u.shape[1:]
+    dtype = xp.result_type(x.dtype, dz.dtype)
+    total = win.scratch(xp, (36, o, c), dtype, "wg")
+    for s in range(0, x.shape[0], p.group):
+        e = min(x.shape[0], s + p.group)
+        size = (e - s) * p.span
+        v = win.scratch(xp, (36, c, size), x.dtype, 1)
+        z = win.scratch(xp, (36, o, size), dz.dtype, 4)
+        before(x[s:e], p.th, p.tw, win.scratch(xp, (6, c * 4 * size + 8), x.dtype), v.reshape(36, -1))
+        transform(dz[s:e], p.th, p.tw, win.scratch(xp, (6, o * 4 * size + 8), dz.dtype, 2),
+                  z.reshape(36, -1))
+        vt = v.transpose(0, 2, 1)
+        if s == 0:
+            xp.matmul(z, vt, out=total)
+        else:
+            total += xp.matmul(z, vt, out=win.scratch(xp, (36, o, c), dtype, "wg+"))
+    G = xp.asarray(_G, dtype=xp.float64)  # (6, 3): dg = Gᵀ M G
+    m = total.reshape(6, 6, o, c).astype(xp.float64)
+    dg = xp.tensordot(xp.tensordot(G, m, axes=([0], [0])), G, axes=([1], [0]))  # (3, O, C, 3)
+    return xp.ascontiguousarray(dg.transpose(1, 2, 0, 3)).reshape(o, c * 9)
 
 
 def forward(cell, x, w, y, chunks, cut, bias=None):

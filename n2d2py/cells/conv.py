@@ -5,7 +5,7 @@ thread runs im2col and the GEMMs on groups of images in a reused buffer, and its
 computes the same columns again for the partial weight gradients and the input gradient
 through im2col's adjoint (CuPy keeps one chunk's columns instead). On large planes
 (``_winograd.worth``), a 3×3 stride-1 convolution's forward and input gradient run as
-Winograd F(2×2, 3×3) convolutions instead (the weight gradient does not). The chunks are
+Winograd F(4×4, 3×3) convolutions instead (the weight gradient does not). The chunks are
 unions of the batch's micro-slices (``parallel.slices``), and the work inside a chunk is
 grouped slice by slice: the weight and bias gradients are float32 sums per micro-slice added
 in float64, and every GEMM sees the same images whatever the threads and processes.
@@ -266,11 +266,25 @@ class ConvCell(KernelCell):
         if (dx is not None and step is not None and dx.dtype == dz.dtype
                 and _winograd.for_input_gradient(self, self._x_shape, dz)):
             winograd = _winograd.input_gradient_plan(self, w, self._x_shape, dz.dtype)
+        weights = None  # the weight gradient by Winograd too (when dx needs no columns)
+        if (step is not None and (dx is None or winograd is not None)
+                and self._x.dtype == dz.dtype and _winograd.for_forward(self, self._x)):
+            weights = _winograd.plan(xp, w.reshape(o, -1, 3, 3), self.padding,
+                                     self.out_shape[1:], dz.dtype)
+            x_planes = xp.ascontiguousarray(self._x)
+        if winograd is not None or weights is not None:
             dz_planes = xp.ascontiguousarray(dz).reshape((n,) + self.out_shape)
 
         def grouped(a, b):  # per micro-slice, groups of images in the thread's buffers
             total = None  # float64: the slices' float32 partials added in order
             for lo, hi in cut.within(a, b):
+                if weights is not None:  # no columns: Winograd throughout
+                    dw = _winograd.weight_gradient(xp, weights, x_planes[lo:hi],
+                                                   dz_planes[lo:hi])
+                    if winograd is not None:
+                        _winograd.run(xp, winograd, dz_planes[lo:hi], dx[lo:hi])
+                    total = dw if total is None else slices.add_into(total, dw)
+                    continue
                 dw = None
                 for s, e in _groups(lo, hi, step):
                     into = None if dx is None or winograd is not None else dx[s:e]

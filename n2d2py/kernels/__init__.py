@@ -28,6 +28,7 @@ from n2d2py.kernels.depthwise import (
 )
 from n2d2py.kernels.sgd import sgd_momentum
 from n2d2py.kernels.sums import add_rows, add_transposed
+from n2d2py.kernels.winograd import gradient_transform as winograd_gradient
 from n2d2py.kernels.winograd import input_transform as winograd_input
 from n2d2py.kernels.winograd import output_transform as winograd_output
 from n2d2py.kernels.windows import (
@@ -40,5 +41,6 @@ __all__ = [
     "channel_sums", "col2im", "depthwise", "depthwise_backward_input",
     "depthwise_backward_weights", "im2col", "max_pool", "max_pool_backward", "normalize",
     "normalize_backward", "normalize_backward_sums", "rectifier", "rectifier_backward",
-    "sgd_momentum", "transpose_last", "winograd_input", "winograd_output",
+    "sgd_momentum", "transpose_last", "winograd_gradient", "winograd_input",
+    "winograd_output",
 ]

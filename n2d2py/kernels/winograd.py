@@ -1,22 +1,27 @@
-"""Winograd F(2×2, 3×3) transforms of a 3×3, stride-1 convolution (Lavin & Gray, 2016).
+"""Winograd F(4×4, 3×3) transforms of a 3×3, stride-1 convolution (Lavin & Gray, 2016).
 
-An output tile of 2×2 pixels of one map is Aᵀ [Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)] A, where d_c is
-the 4×4 input tile of channel c (the padded input at rows 2ty..2ty+3, columns 2tx..2tx+3)
-and g_c its 3×3 kernel: 16 multiplications per tile and channel instead of 36. The sum over
-channels is 16 GEMMs, (O, C) @ (C, tiles), one per position ξ = 4a + b of the 4×4 tile
-(numpy's BLAS: ``cells._winograd``); these kernels do the transforms around them, for one
-image, with
+An output tile of 4×4 pixels of one map is Aᵀ [Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)] A, where d_c is
+the 6×6 input tile of channel c (the padded input at rows 4ty..4ty+5, columns 4tx..4tx+5)
+and g_c its 3×3 kernel: 36 multiplications per tile and channel instead of 144. The sum over
+channels is 36 GEMMs, (O, C) @ (C, tiles), one per position ξ = 6a + b of the 6×6 tile
+(numpy's BLAS: ``cells._winograd``); these kernels do the transforms around them, for a group
+of images, with (interpolation points 0, ±1, ±2, ∞)
 
-    Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]],
-    Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
+    Bᵀ = [[4, 0, −5, 0, 1, 0], [0, −4, −4, 1, 1, 0], [0, 4, −4, −1, 1, 0],
+          [0, −2, −1, 2, 1, 0], [0, 2, −1, −2, 1, 0], [0, 4, 0, −5, 0, 1]],
+    Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 0], [0, 1, 1, 4, 4, 0], [0, 1, −1, 8, −8, 1]].
 
-Layout: tiles are numbered "wide", p = ty·(tw + 1) + tx, one unused tile per row of tiles.
-The padded input is split into its four (row, column) parity planes, each flattened with row
-length tw + 1: the input pixel (2ty + a, 2tx + b) of tile p is element p + (a // 2)·(tw + 1)
-+ b // 2 of parity plane (a % 2, b % 2). Every row of Bᵀ d B (and of Aᵀ m A) is then a sum of
-shifted flat arrays, and each is computed by its own loop over all tiles with one output and
-two or three inputs, which the compiler vectorises (one loop writing sixteen outputs at once
-was 2-3× slower: it is not vectorised).
+Layout: a "plane" is one (channel, image) pair of the group, numbered k = c·g + i, so that the
+GEMMs' (C, g·R) operands are the planes one after the other. Each plane has R = (th + 1)·(tw + 1)
+tiles, p = ty·(tw + 1) + tx: one unused tile per row and one unused row of tiles, which lets
+every loop run over all the planes' tiles at once (the shifted reads of the last tiles fall
+on unused ones). The input transform combines the tile rows along each padded row of the
+input (contiguous, ``rows``: (6, planes·4R) in padded-column order), then the columns tile by
+tile with stride-4 reads; the output transform does the reverse and copies the rows out.
+Each loop computes all the outputs of one input group (one row of Bᵀ d, one column block of
+ξ), written through a 2-D block with constant row indices: the forms the compiler vectorises
+(one loop per output over 1-D views ran 2.6× slower; strided views, 1.5× slower). Constants are
+the arrays' dtype (a Python 4 would make the arithmetic float64).
 """
 
 import numpy as np
@@ -26,52 +31,53 @@ from n2d2py.kernels._compile import _specialised
 
 @_specialised
 def input_transform(ph, pw, dtype):
-    """kernel(x, th, tw, v, p0): x (C, H, W) one image, padded by (ph, pw) ≥ 0 and with zeros
-    past it; v[:, :, p0 : p0 + th·(tw + 1)] (16, C, ·) set here, unused tiles included."""
+    """kernel(x, th, tw, rows, v): x (g, C, H, W) a group of images, padded by (ph, pw) ≥ 0
+    and with zeros past it; rows (6, C·g·4R + 8) scratch; v (36, C·g·R) set here, unused
+    tiles included (finite)."""
+    two, four, five = (np.dtype(dtype).type(k) for k in (2, 4, 5))
 
-    def kernel(x, th, tw, v, p0):
-        c_, h, w = x.shape
-        half = tw + 1
-        wide = th * half
-        n = wide + 1
-        par = np.empty((2, 2, (th + 2) * half + 2), dtype=x.dtype)
-        u = np.empty((4, 2, n), dtype=x.dtype)
-        for c in range(c_):
-            par[:, :, :] = 0
-            plane = x[c]
-            for sy in range(h):  # the plane into its parity planes
-                py = sy + ph
-                row = (py // 2) * half
-                src = plane[sy]
-                for cp in range(2):
-                    dst = par[py % 2, cp, row:row + half]
-                    for sx in range((cp - pw) % 2, w, 2):
-                        dst[(sx + pw) // 2] = src[sx]
-            for cp in range(2):  # Bᵀ d: the tile rows' combinations, per column parity
-                a0, a2 = par[0, cp, 0:n], par[0, cp, half:half + n]
-                a1, a3 = par[1, cp, 0:n], par[1, cp, half:half + n]
-                u0, u1, u2, u3 = u[0, cp], u[1, cp], u[2, cp], u[3, cp]
-                for q in range(n):
-                    u0[q] = a0[q] - a2[q]
-                for q in range(n):
-                    u1[q] = a1[q] + a2[q]
-                for q in range(n):
-                    u2[q] = a2[q] - a1[q]
-                for q in range(n):
-                    u3[q] = a1[q] - a3[q]
-            for a in range(4):  # (Bᵀ d) B: the columns' combinations
-                e, o = u[a, 0], u[a, 1]
-                e1, o1 = e[1:n], o[1:n]
-                v0, v1 = v[4 * a, c, p0:p0 + wide], v[4 * a + 1, c, p0:p0 + wide]
-                v2, v3 = v[4 * a + 2, c, p0:p0 + wide], v[4 * a + 3, c, p0:p0 + wide]
-                for p in range(wide):
-                    v0[p] = e[p] - e1[p]
-                for p in range(wide):
-                    v1[p] = o[p] + e1[p]
-                for p in range(wide):
-                    v2[p] = e1[p] - o[p]
-                for p in range(wide):
-                    v3[p] = o[p] - o1[p]
+    def kernel(x, th, tw, rows, v):
+        g_, c_, h, w = x.shape
+        wp = 4 * (tw + 1)  # a padded row, in whole tiles
+        stride = (th + 1) * wp  # a plane's span in ``rows``: 4R
+        zero = np.zeros(w, dtype=x.dtype)
+        for k in range(c_ * g_):  # Bᵀ d: the tile rows' combinations, row by row
+            plane = x[k % g_, k // g_]
+            for ty in range(th + 1):
+                at = k * stride + ty * wp
+                rows[:, at:at + wp] = 0
+                if ty == th:  # the unused row of tiles
+                    continue
+                r = 4 * ty - ph
+                d0 = plane[r] if 0 <= r < h else zero
+                d1 = plane[r + 1] if 0 <= r + 1 < h else zero
+                d2 = plane[r + 2] if 0 <= r + 2 < h else zero
+                d3 = plane[r + 3] if 0 <= r + 3 < h else zero
+                d4 = plane[r + 4] if 0 <= r + 4 < h else zero
+                d5 = plane[r + 5] if 0 <= r + 5 < h else zero
+                u = rows[:, at + pw:at + pw + w]
+                for q in range(w):
+                    a0, a1, a2, a3, a4, a5 = d0[q], d1[q], d2[q], d3[q], d4[q], d5[q]
+                    u[0, q] = four * a0 - five * a2 + a4
+                    u[1, q] = (a3 + a4) - four * (a1 + a2)
+                    u[2, q] = (a4 - a3) + four * (a1 - a2)
+                    u[3, q] = (a4 - a2) + two * (a3 - a1)
+                    u[4, q] = (a4 - a2) - two * (a3 - a1)
+                    u[5, q] = four * a1 - five * a3 + a5
+        end = c_ * g_ * stride
+        rows[:, end:end + 8] = 0  # read by the last unused tile
+        for a in range(6):  # (Bᵀ d) B: the columns' combinations, tile by tile
+            e = rows[a]
+            t = v[6 * a:6 * a + 6]
+            for p in range(end // 4):
+                e0, e1, e2 = e[4 * p], e[4 * p + 1], e[4 * p + 2]
+                e3, e4, e5 = e[4 * p + 3], e[4 * p + 4], e[4 * p + 5]
+                t[0, p] = four * e0 - five * e2 + e4
+                t[1, p] = (e3 + e4) - four * (e1 + e2)
+                t[2, p] = (e4 - e3) + four * (e1 - e2)
+                t[3, p] = (e4 - e2) + two * (e3 - e1)
+                t[4, p] = (e4 - e2) - two * (e3 - e1)
+                t[5, p] = four * e1 - five * e3 + e5
         return v
 
     return kernel
@@ -79,41 +85,102 @@ def input_transform(ph, pw, dtype):
 
 @_specialised
 def output_transform(dtype):
-    """kernel(m, th, tw, y, p0): m[:, :, p0 : p0 + th·(tw + 1)] (16, O, ·) one image's GEMM
-    results; y (O, Ho, Wo) set here (unused tiles, and pixels past an odd Ho or Wo, dropped)."""
+    """kernel(m, th, tw, s, rows, bias, y): m (36, O·g·R) the GEMMs' results for a group of
+    images; s (6, 4, n·R) and rows (4, n·4R) scratch for n planes at a time (any n ≥ 1);
+    y (g, O, Ho, Wo) set here to the transform plus ``bias`` (O,) (unused tiles, and pixels
+    past Ho or Wo, dropped)."""
+    two, four, eight = (np.dtype(dtype).type(k) for k in (2, 4, 8))
 
-    def kernel(m, th, tw, y, p0):
-        o_, ho, wo = y.shape
-        half = tw + 1
-        wide = th * half
-        s = np.empty((2, 4, wide), dtype=y.dtype)
-        r = np.empty((2, 2, wide), dtype=y.dtype)
-        for o in range(o_):
-            for b in range(4):  # Aᵀ m: the tile rows' combinations
-                m0, m1 = m[b, o, p0:p0 + wide], m[4 + b, o, p0:p0 + wide]
-                m2, m3 = m[8 + b, o, p0:p0 + wide], m[12 + b, o, p0:p0 + wide]
-                s0, s1 = s[0, b], s[1, b]
-                for p in range(wide):
-                    s0[p] = m0[p] + m1[p] + m2[p]
-                for p in range(wide):
-                    s1[p] = m1[p] - m2[p] - m3[p]
-            for dy in range(2):  # (Aᵀ m) A: the columns' combinations
-                t0, t1, t2, t3 = s[dy, 0], s[dy, 1], s[dy, 2], s[dy, 3]
-                r0, r1 = r[dy, 0], r[dy, 1]
-                for p in range(wide):
-                    r0[p] = t0[p] + t1[p] + t2[p]
-                for p in range(wide):
-                    r1[p] = t1[p] - t2[p] - t3[p]
-            out = y[o]
-            for oy in range(ho):  # the 2×2 tiles into the output's rows
-                base = (oy // 2) * half
-                even, odd = r[oy % 2, 0, base:base + half], r[oy % 2, 1, base:base + half]
-                row = out[oy]
-                for t in range(wo // 2):
-                    row[2 * t] = even[t]
-                    row[2 * t + 1] = odd[t]
-                if wo % 2:
-                    row[wo - 1] = even[wo // 2]
+    def kernel(m, th, tw, s, rows, bias, y):
+        g_, o_, ho, wo = y.shape
+        wp = 4 * (tw + 1)
+        rr = (th + 1) * (tw + 1)
+        chunk = s.shape[2] // rr  # planes at a time: their sums stay in the cache
+        for first in range(0, o_ * g_, chunk):
+            last = min(o_ * g_, first + chunk)
+            at, n = first * rr, (last - first) * rr
+            for b in range(6):  # Aᵀ m: the tile rows' combinations
+                m0, m1, m2 = m[b], m[6 + b], m[12 + b]
+                m3, m4, m5 = m[18 + b], m[24 + b], m[30 + b]
+                t = s[b]
+                for p in range(n):
+                    a1, a2, a3, a4 = m1[at + p], m2[at + p], m3[at + p], m4[at + p]
+                    t[0, p] = m0[at + p] + a1 + a2 + a3 + a4
+                    t[1, p] = (a1 - a2) + two * (a3 - a4)
+                    t[2, p] = (a1 + a2) + four * (a3 + a4)
+                    t[3, p] = (a1 - a2) + eight * (a3 - a4) + m5[at + p]
+            for i in range(4):  # (Aᵀ m) A: the columns', in the output rows' order
+                t0, t1, t2 = s[0, i], s[1, i], s[2, i]
+                t3, t4, t5 = s[3, i], s[4, i], s[5, i]
+                out = rows[i]
+                for p in range(n):
+                    a1, a2, a3, a4 = t1[p], t2[p], t3[p], t4[p]
+                    out[4 * p] = t0[p] + a1 + a2 + a3 + a4
+                    out[4 * p + 1] = (a1 - a2) + two * (a3 - a4)
+                    out[4 * p + 2] = (a1 + a2) + four * (a3 + a4)
+                    out[4 * p + 3] = (a1 - a2) + eight * (a3 - a4) + t5[p]
+            for k in range(first, last):  # the rows of each plane into y
+                o = k // g_
+                shift = bias[o]
+                dst = y[k % g_, o]
+                base = (k - first) * 4 * rr
+                for oy in range(ho):
+                    start = base + (oy // 4) * wp
+                    src = rows[oy % 4, start:start + wo]
+                    row = dst[oy]
+                    for ox in range(wo):
+                        row[ox] = src[ox] + shift
         return y
+
+    return kernel
+
+
+@_specialised
+def gradient_transform(dtype):
+    """kernel(dz, th, tw, rows, z): dz (g, O, Ho, Wo) the output gradient of a group of
+    images; rows (6, O·g·4R + 8) scratch; z (36, O·g·R) set here to A dY Aᵀ of every 4×4 tile
+    of dz (zeros past Ho and Wo), exactly zero on the unused tiles. With the input's transform
+    V, Σ_tiles z[ξ] V[ξ]ᵀ is the gradient of U = G g Gᵀ, which Gᵀ · G turns into g's."""
+    two, four, eight = (np.dtype(dtype).type(k) for k in (2, 4, 8))
+
+    def kernel(dz, th, tw, rows, z):
+        g_, o_, ho, wo = dz.shape
+        wp = 4 * (tw + 1)
+        stride = (th + 1) * wp
+        zero = np.zeros(wo, dtype=dz.dtype)
+        for k in range(o_ * g_):  # A dY: the tile rows' combinations, row by row
+            plane = dz[k % g_, k // g_]
+            for ty in range(th + 1):
+                at = k * stride + ty * wp
+                rows[:, at:at + wp] = 0
+                if ty == th:
+                    continue
+                r = 4 * ty
+                d0 = plane[r]
+                d1 = plane[r + 1] if r + 1 < ho else zero
+                d2 = plane[r + 2] if r + 2 < ho else zero
+                d3 = plane[r + 3] if r + 3 < ho else zero
+                u = rows[:, at:at + wo]
+                for q in range(wo):
+                    a0, a1, a2, a3 = d0[q], d1[q], d2[q], d3[q]
+                    u[0, q] = a0
+                    u[1, q] = a0 + a1 + a2 + a3
+                    u[2, q] = a0 - a1 + a2 - a3
+                    u[3, q] = a0 + two * a1 + four * a2 + eight * a3
+                    u[4, q] = a0 - two * a1 + four * a2 - eight * a3
+                    u[5, q] = a3
+        end = o_ * g_ * stride
+        for a in range(6):  # (A dY) Aᵀ: the columns' combinations, tile by tile
+            e = rows[a]
+            t = z[6 * a:6 * a + 6]
+            for p in range(end // 4):
+                e0, e1, e2, e3 = e[4 * p], e[4 * p + 1], e[4 * p + 2], e[4 * p + 3]
+                t[0, p] = e0
+                t[1, p] = e0 + e1 + e2 + e3
+                t[2, p] = e0 - e1 + e2 - e3
+                t[3, p] = e0 + two * e1 + four * e2 + eight * e3
+                t[4, p] = e0 - two * e1 + four * e2 - eight * e3
+                t[5, p] = e3
+        return z
 
     return kernel

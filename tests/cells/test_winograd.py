@@ -1,5 +1,5 @@
-"""Conv's Winograd F(2×2, 3×3) forward and input gradient against the im2col + GEMM path they
-replace, against PyTorch, and by finite differences."""
+"""Conv's Winograd F(4×4, 3×3) forward, input gradient and weight gradient against the
+im2col + GEMM path they replace, against PyTorch, and by finite differences."""
 
 import numpy as np
 import pytest
@@ -17,6 +17,8 @@ CASES = [  # (INI lines, input shape (C, H, W))
     ("KernelDims=3 3\nNbOutputs=8\nPaddingY=2\nPaddingX=0", (12, 5, 6)),
     ("KernelDims=3 3\nNbOutputs=16\nPadding=1\nNoBias=1", (32, 4, 4)),
     ("KernelDims=3 3\nNbOutputs=8\nPadding=1", (8, 3, 20)),      # one row of tiles and a half
+    ("KernelDims=3 3\nNbOutputs=6\nPadding=2", (3, 13, 11)),     # wider padding, 3 channels
+    ("KernelDims=3 3\nNbOutputs=4\nPadding=1", (40, 17, 9)),     # 40 summed channels
 ]
 
 
@@ -25,12 +27,14 @@ def everywhere(monkeypatch):
     """Winograd on every plane size (its threshold is about speed, not correctness), the
     batch over two worker threads."""
     monkeypatch.setattr(_winograd, "MIN_PIXELS", 1)
-    monkeypatch.setattr(_winograd, "WIDE_PIXELS", 1)
+    monkeypatch.setattr(_winograd, "MIN_CHANNELS", 1)
     monkeypatch.setattr(backend, "_workers", backend._Pool(2))
     monkeypatch.setattr(backend, "MIN_CHUNK_WORK", 1)
     calls = []
-    real = _winograd.run
-    monkeypatch.setattr(_winograd, "run", lambda *a: calls.append(1) or real(*a))
+    for name in ("run", "weight_gradient"):
+        real = getattr(_winograd, name)
+        monkeypatch.setattr(_winograd, name,
+                            lambda *a, name=name, real=real: calls.append(name) or real(*a))
     return calls
 
 
@@ -54,7 +58,8 @@ def test_winograd_matches_im2col_and_torch(everywhere, monkeypatch, ini, shape, 
     cell.weights.data = cell.weights.data.astype(dtype)
     dy = rng.standard_normal((5,) + cell.out_shape).astype(dtype)
     y, dx, dw = _step(cell, x, dy)
-    assert len(everywhere) >= 2, "Winograd ran neither the forward nor the input gradient"
+    assert everywhere.count("run") >= 2, "Winograd ran neither the forward nor the input gradient"
+    assert "weight_gradient" in everywhere
     monkeypatch.setattr(_winograd, "worth", lambda *a: False)  # im2col + GEMM throughout
     y0, dx0, dw0 = _step(cell, x, dy)
     tol = 1e-5 if dtype == np.float32 else 1e-12  # relative to the largest value
@@ -77,20 +82,19 @@ def test_winograd_gradients(everywhere, ini, shape):
 
 
 def test_where_winograd_runs():
-    big = np.zeros((2, 8, 32, 32), np.float32)
-    assert _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=4\nPadding=1", (8, 32, 32)),
-                                 big)
-    assert not _winograd.for_forward(  # 30×30 outputs, 8 channels: below the thresholds
-        _conv("KernelDims=3 3\nNbOutputs=4", (8, 32, 32)), big)
-    wide = np.zeros((2, 64, 16, 16), np.float32)  # 16×16 with 64 channels, not more out
-    assert _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=64\nPadding=1",
-                                       (64, 16, 16)), wide)
-    assert not _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=128\nPadding=1",
-                                           (64, 16, 16)), wide)
-    rgb = np.zeros((2, 3, 32, 32), np.float32)  # three channels: im2col keeps them
+    big = np.zeros((2, 16, 32, 32), np.float32)
+    assert _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=4\nPadding=1",
+                                       (16, 32, 32)), big)
+    small = np.zeros((2, 64, 8, 8), np.float32)  # 8×8 planes: im2col
+    assert not _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=64\nPadding=1",
+                                           (64, 8, 8)), small)
+    twelve = np.zeros((2, 64, 12, 12), np.float32)  # 12×12 and up: Winograd
+    assert _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=128\nPadding=1",
+                                       (64, 12, 12)), twelve)
+    thin = np.zeros((2, 8, 32, 32), np.float32)  # eight channels: im2col keeps them
     assert not _winograd.for_forward(
-        _conv("KernelDims=3 3\nNbOutputs=4\nPadding=1", (3, 32, 32)), rgb)
+        _conv("KernelDims=3 3\nNbOutputs=4\nPadding=1", (8, 32, 32)), thin)
     for ini in ("KernelDims=3 3\nNbOutputs=4\nStride=2\nPadding=1",
                 "KernelDims=5 5\nNbOutputs=4\nPadding=2",
                 "KernelDims=3 3\nNbOutputs=4\nDilation=2\nPadding=2"):
-        assert not _winograd.for_forward(_conv(ini, (8, 64, 64)), np.zeros((1, 8, 64, 64)))
+        assert not _winograd.for_forward(_conv(ini, (16, 64, 64)), np.zeros((1, 16, 64, 64)))

@@ -201,7 +201,7 @@ Input=sp
 Type=Conv
 KernelDims=3 3
 Padding=1
-NbOutputs=8
+NbOutputs=16
 ActivationFunction=Rectifier
 ConfigSection=common.config
 [conv1b]
@@ -209,7 +209,7 @@ Input=conv1
 Type=Conv
 KernelDims=3 3
 Padding=1
-NbOutputs=8
+NbOutputs=16
 ActivationFunction=Rectifier
 ConfigSection=common.config
 [pool1]
@@ -217,7 +217,7 @@ Input=conv1b
 Type=Pool
 PoolDims=4 4
 Stride=4
-NbOutputs=8
+NbOutputs=16
 Pooling=Max
 Mapping.Size=1
 [conv2]
@@ -227,6 +227,14 @@ KernelDims=3 3
 NbOutputs=4
 ActivationFunction=Rectifier
 Mapping(pool1)=1 0 1 1 \\
+1 1 0 1 \\
+0 1 1 0 \\
+1 0 1 1 \\
+0 1 0 1 \\
+1 1 1 0 \\
+0 0 1 1 \\
+1 1 0 0 \\
+1 0 1 1 \\
 1 1 0 1 \\
 0 1 1 0 \\
 1 0 1 1 \\
@@ -266,9 +274,11 @@ def test_one_and_two_worker_threads_learn_bit_identical_weights(tmp_path, monkey
     ini = tmp_path / "net.ini"
     ini.write_text(NET)
     monkeypatch.setattr(backend, "MIN_CHUNK_WORK", 1)  # split even this small network
-    winograd = []  # conv1b's forward and input gradient (8 channels on 32×32 planes)
-    real_run = _winograd.run
-    monkeypatch.setattr(_winograd, "run", lambda *a: winograd.append(1) or real_run(*a))
+    winograd = []  # conv1b's forward, input and weight gradients (16 channels on 32×32)
+    for name in ("run", "weight_gradient"):
+        real = getattr(_winograd, name)
+        monkeypatch.setattr(_winograd, name,
+                            lambda *a, name=name, real=real: winograd.append(name) or real(*a))
     splits = []
     real_split = backend.split_batch
     monkeypatch.setattr(backend, "split_batch",
@@ -287,7 +297,7 @@ def test_one_and_two_worker_threads_learn_bit_identical_weights(tmp_path, monkey
         monkeypatch.delenv("OMP_NUM_THREADS")
         backend._forget_pool()
     capsys.readouterr()
-    assert winograd
+    assert "run" in winograd and "weight_gradient" in winograd
     assert learned[1].keys() == learned[2].keys()
     assert {"conv1/bias", "conv3/weights", "bn/scale", "conv4/weights", "fc1/bias"} <= set(learned[1])
     for name, value in learned[1].items():
