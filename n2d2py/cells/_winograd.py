@@ -3,28 +3,32 @@
 Per group of images: the input transform (``kernels.winograd``), 36 GEMMs (O, C) @ (C, tiles)
 of the transformed weights U = G g Gᵀ by the transformed input, the output transform; 36
 multiplications per 4×4 output tile and channel where im2col + GEMM does 144, and no columns.
-Conv uses it for its forward and for its input gradient (the same convolution of dz by the
-kernels flipped and transposed, padded by 2 − p); the weight gradient stays im2col + GEMM.
+Conv uses it for its forward, for its input gradient (the same convolution of dz by the
+kernels flipped and transposed, padded by 2 − p) and, on planes of 12×12 and more, for its
+weight gradient: Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G, 36 GEMMs (O, tiles) @ (tiles, C).
 
-Measured by ``benchmarks/conv_layers.py`` (one core, thread CPU time, 64 images, 32 at 56×56,
+Measured by ``benchmarks/conv_layers.py`` (one core, thread CPU time; 64 images, 32 at 56×56,
 28×28 and 14×14; im2col + GEMM time over Winograd's, Winograd forced on every plane size):
 
     C → O, plane         forward   step        C → O, plane          forward   step
-    32 → 32, 32×32       1.73×     1.34×       64 → 128, 8×8         1.05×     1.03×
-    32 → 64, 16×16       1.41×     1.11×       128 → 128, 8×8        1.04×     0.97×
-    64 → 64, 16×16       1.63×     1.37×       256 → 256, 8×8        0.91×     0.89×
-    128 → 128, 16×16     1.59×     1.25×       64 → 64, 56×56        2.36×     1.57×
-    64 → 64, 12×12       1.63×     1.25×       64 → 64, 28×28        2.02×     1.42×
-    32 → 32, 14×14       1.19×     1.13×       128 → 128, 14×14      1.21×     1.11×
-    16 → 16, 32×32       1.43×     1.14×       8 → 8, 32×32          0.98×     0.93×
+    32 → 32, 32×32       1.73×     1.74×       64 → 128, 8×8         1.41×     1.25×
+    32 → 64, 16×16       1.68×     1.22×       128 → 128, 8×8        1.58×     1.27×
+    64 → 64, 16×16       2.09×     1.60×       256 → 256, 8×8        1.19×     1.04×
+    128 → 128, 16×16     2.04×     1.78×       64 → 64, 56×56        2.16×     1.80×
+    64 → 64, 12×12       1.81×     1.40×       64 → 64, 28×28        1.93×     1.62×
+    32 → 32, 14×14       1.40×     1.18×       128 → 128, 14×14      1.43×     1.15×
+    16 → 16, 32×32       1.42×     1.32×       8 → 8, 32×32          0.95×     0.98×
 
-(F(2×2, 3×3), used before, gave 1.45× on 32 → 32 at 32×32 and 0.62× at 8×8.) Tiles of 4×4
-waste the part of a plane past a multiple of 4 and, in the kernels' layout, one row and one
-column of tiles: hence ``worth``, planes of 12×12 and more (a 14×14 plane has 25 tiles' worth
-of work for 12.25 tiles of pixels), with 16 summed channels or more. The transforms multiply
-by up to 8 and the weights by 1/24: the rounding differs from the direct sums by a few 1e-6
-relative in float32 (1e-15 in float64); values are compared with im2col's, PyTorch's and
-finite differences in tests/cells/test_winograd.py.
+(F(2×2, 3×3), used before: 1.45× / 1.36× on 32 → 32 at 32×32, 0.62× / 0.86× at 128 → 128
+on 8×8.) Its GEMMs take a micro-slice's tiles at most (``parallel.slices``: the same images
+whatever the threads), which on small planes is few: on 8×8 planes (4 tiles) the weight
+gradient stays im2col's (summing over 32 tiles it was 0.6× as fast), and U (36·O·C) is
+streamed once per slice, which large weights do not pay for (512 → 512 on 4×4: 0.34×).
+Hence ``worth``: 16 summed channels or more, on planes of 12×12 and more, or of 8×8 with
+at most 128 × 128 weights. The transforms multiply by up to 8 and the weights by 1/24: the
+rounding differs from the direct sums by a few 1e-6 relative in float32 (1e-15 in float64);
+values are compared with im2col's, PyTorch's and finite differences in
+tests/cells/test_winograd.py.
 """
 
 from dataclasses import dataclass
@@ -33,6 +37,7 @@ from n2d2py import backend
 from n2d2py.cells import _windows as win
 
 MIN_PIXELS = 12 * 12  # planes (of the convolution's output) that take it
+SMALL_PIXELS, SMALL_WEIGHTS = 8 * 8, 128 * 128  # smaller ones, when U stays small
 MIN_CHANNELS = 16  # summed channels: thinner GEMMs do not pay for the transforms
 MIN_TILES = 128  # tiles per GEMM: smaller planes are taken several images at a time
 OUTPUT_CHUNK = 1024  # tiles the output transform takes at a time (its sums stay in L1/L2)
@@ -48,7 +53,8 @@ def _window(cell):
 def worth(summed, outputs, pixels):
     """Whether a convolution summing ``summed`` channels into ``outputs`` maps of ``pixels``
     pixels is faster here than im2col + GEMM (see the module's table)."""
-    return summed >= MIN_CHANNELS and pixels >= MIN_PIXELS
+    return summed >= MIN_CHANNELS and (pixels >= MIN_PIXELS or (
+        pixels >= SMALL_PIXELS and summed * outputs <= SMALL_WEIGHTS))
 
 
 def for_forward(cell, x):
@@ -65,11 +71,18 @@ def for_input_gradient(cell, x_shape, dz):
             and worth(cell.out_shape[0], x_shape[1], x_shape[2] * x_shape[3]))
 
 
+def for_weight_gradient(cell, x):
+    """Whether the weight gradient of ``cell`` for the input ``x`` runs here: its GEMMs sum
+    over the tiles of a micro-slice, too few on small planes."""
+    o, ho, wo = cell.out_shape
+    return (backend.cpu_kernels(x) is not None and _window(cell)
+            and x.shape[1] >= MIN_CHANNELS and ho * wo >= MIN_PIXELS)
+
+
 def tiles(ho, wo):
-    """(th, tw, R): rows of tiles, tiles per row, and the tiles a plane takes in the
-    kernels' layout, (th + 1)·(tw + 1) (one unused row and column: ``kernels/winograd.py``)."""
+    """(th, tw, R): rows of tiles, tiles per row, and tiles per plane."""
     th, tw = -(-ho // 4), -(-wo // 4)
-    return th, tw, (th + 1) * (tw + 1)
+    return th, tw, th * tw
 
 
 @dataclass
@@ -114,7 +127,7 @@ def run(xp, p, x, y, bias=None):
     for s in range(0, x.shape[0], p.group):
         e = min(x.shape[0], s + p.group)
         size = (e - s) * p.span
-        rows = win.scratch(xp, (6, c * 4 * size + 8), x.dtype)
+        rows = win.scratch(xp, (12, c * 4 * size + 8), x.dtype)
         v = win.scratch(xp, (36, c, size), x.dtype, 1)
         m = win.scratch(xp, (36, o, size), y.dtype, 4)
         before(x[s:e], p.th, p.tw, rows, v.reshape(36, -1))
@@ -141,7 +154,8 @@ def weight_gradient(xp, p, x, dz):
         size = (e - s) * p.span
         v = win.scratch(xp, (36, c, size), x.dtype, 1)
         z = win.scratch(xp, (36, o, size), dz.dtype, 4)
-        before(x[s:e], p.th, p.tw, win.scratch(xp, (6, c * 4 * size + 8), x.dtype), v.reshape(36, -1))
+        before(x[s:e], p.th, p.tw, win.scratch(xp, (12, c * 4 * size + 8), x.dtype),
+               v.reshape(36, -1))
         transform(dz[s:e], p.th, p.tw, win.scratch(xp, (6, o * 4 * size + 8), dz.dtype, 2),
                   z.reshape(36, -1))
         vt = v.transpose(0, 2, 1)

@@ -12,14 +12,14 @@ of images, with (interpolation points 0, ±1, ±2, ∞)
     Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 0], [0, 1, 1, 4, 4, 0], [0, 1, −1, 8, −8, 1]].
 
 Layout: a "plane" is one (channel, image) pair of the group, numbered k = c·g + i, so that the
-GEMMs' (C, g·R) operands are the planes one after the other. Each plane has R = (th + 1)·(tw + 1)
-tiles, p = ty·(tw + 1) + tx: one unused tile per row and one unused row of tiles, which lets
-every loop run over all the planes' tiles at once (the shifted reads of the last tiles fall
-on unused ones). The input transform combines the tile rows along each padded row of the
-input (contiguous, ``rows``: (6, planes·4R) in padded-column order), then the columns tile by
-tile with stride-4 reads; the output transform does the reverse and copies the rows out.
-Each loop computes all the outputs of one input group (one row of Bᵀ d, one column block of
-ξ), written through a 2-D block with constant row indices: the forms the compiler vectorises
+GEMMs' (C, g·R) operands are the planes one after the other, each with its R = th·tw tiles,
+p = ty·tw + tx. The input transform first combines the tile rows along each padded row of the
+input (contiguous reads), into ``rows``: for each row of tiles its padded columns 0..4tw − 1
+and, shifted, 4..4tw + 3 (the two columns each tile reads past its own four); then the
+columns, tile by tile, with stride-4 reads. The output transform does the reverse and copies
+the rows out; the gradient transform (for the weight gradient) is the output's adjoint. Each
+loop computes all the outputs of one input group (one row of Bᵀ d, one column block of ξ),
+written through a 2-D block with constant row indices: the forms the compiler vectorises
 (one loop per output over 1-D views ran 2.6× slower; strided views, 1.5× slower). Constants are
 the arrays' dtype (a Python 4 would make the arithmetic float64).
 """
@@ -32,22 +32,18 @@ from n2d2py.kernels._compile import _specialised
 @_specialised
 def input_transform(ph, pw, dtype):
     """kernel(x, th, tw, rows, v): x (g, C, H, W) a group of images, padded by (ph, pw) ≥ 0
-    and with zeros past it; rows (6, C·g·4R + 8) scratch; v (36, C·g·R) set here, unused
-    tiles included (finite)."""
+    and with zeros past it; rows (12, C·g·R·4 + 8) scratch; v (36, C·g·R) set here."""
     two, four, five = (np.dtype(dtype).type(k) for k in (2, 4, 5))
 
     def kernel(x, th, tw, rows, v):
         g_, c_, h, w = x.shape
-        wp = 4 * (tw + 1)  # a padded row, in whole tiles
-        stride = (th + 1) * wp  # a plane's span in ``rows``: 4R
+        wide = 4 * tw  # a row of tiles, in padded columns
         zero = np.zeros(w, dtype=x.dtype)
+        row = np.empty((6, wide + 8), dtype=x.dtype)  # one row of tiles, and 2 columns more
+        near, far = rows[0:6], rows[6:12]  # its columns 0..4tw−1, and 4..4tw+3
         for k in range(c_ * g_):  # Bᵀ d: the tile rows' combinations, row by row
             plane = x[k % g_, k // g_]
-            for ty in range(th + 1):
-                at = k * stride + ty * wp
-                rows[:, at:at + wp] = 0
-                if ty == th:  # the unused row of tiles
-                    continue
+            for ty in range(th):
                 r = 4 * ty - ph
                 d0 = plane[r] if 0 <= r < h else zero
                 d1 = plane[r + 1] if 0 <= r + 1 < h else zero
@@ -55,7 +51,8 @@ def input_transform(ph, pw, dtype):
                 d3 = plane[r + 3] if 0 <= r + 3 < h else zero
                 d4 = plane[r + 4] if 0 <= r + 4 < h else zero
                 d5 = plane[r + 5] if 0 <= r + 5 < h else zero
-                u = rows[:, at + pw:at + pw + w]
+                row[:, :] = 0
+                u = row[:, pw:pw + w]
                 for q in range(w):
                     a0, a1, a2, a3, a4, a5 = d0[q], d1[q], d2[q], d3[q], d4[q], d5[q]
                     u[0, q] = four * a0 - five * a2 + a4
@@ -64,14 +61,15 @@ def input_transform(ph, pw, dtype):
                     u[3, q] = (a4 - a2) + two * (a3 - a1)
                     u[4, q] = (a4 - a2) - two * (a3 - a1)
                     u[5, q] = four * a1 - five * a3 + a5
-        end = c_ * g_ * stride
-        rows[:, end:end + 8] = 0  # read by the last unused tile
+                at = (k * th + ty) * wide
+                near[:, at:at + wide] = row[:, 0:wide]
+                far[:, at:at + wide] = row[:, 4:wide + 4]
         for a in range(6):  # (Bᵀ d) B: the columns' combinations, tile by tile
-            e = rows[a]
+            e, f = near[a], far[a]
             t = v[6 * a:6 * a + 6]
-            for p in range(end // 4):
-                e0, e1, e2 = e[4 * p], e[4 * p + 1], e[4 * p + 2]
-                e3, e4, e5 = e[4 * p + 3], e[4 * p + 4], e[4 * p + 5]
+            for p in range(c_ * g_ * th * tw):
+                e0, e1, e2, e3 = e[4 * p], e[4 * p + 1], e[4 * p + 2], e[4 * p + 3]
+                e4, e5 = f[4 * p], f[4 * p + 1]
                 t[0, p] = four * e0 - five * e2 + e4
                 t[1, p] = (e3 + e4) - four * (e1 + e2)
                 t[2, p] = (e4 - e3) + four * (e1 - e2)
@@ -87,14 +85,14 @@ def input_transform(ph, pw, dtype):
 def output_transform(dtype):
     """kernel(m, th, tw, s, rows, bias, y): m (36, O·g·R) the GEMMs' results for a group of
     images; s (6, 4, n·R) and rows (4, n·4R) scratch for n planes at a time (any n ≥ 1);
-    y (g, O, Ho, Wo) set here to the transform plus ``bias`` (O,) (unused tiles, and pixels
-    past Ho or Wo, dropped)."""
+    y (g, O, Ho, Wo) set here to the transform plus ``bias`` (O,) (pixels past Ho or Wo
+    dropped)."""
     two, four, eight = (np.dtype(dtype).type(k) for k in (2, 4, 8))
 
     def kernel(m, th, tw, s, rows, bias, y):
         g_, o_, ho, wo = y.shape
-        wp = 4 * (tw + 1)
-        rr = (th + 1) * (tw + 1)
+        wp = 4 * tw
+        rr = th * tw
         chunk = s.shape[2] // rr  # planes at a time: their sums stay in the cache
         for first in range(0, o_ * g_, chunk):
             last = min(o_ * g_, first + chunk)
@@ -139,22 +137,20 @@ def output_transform(dtype):
 def gradient_transform(dtype):
     """kernel(dz, th, tw, rows, z): dz (g, O, Ho, Wo) the output gradient of a group of
     images; rows (6, O·g·4R + 8) scratch; z (36, O·g·R) set here to A dY Aᵀ of every 4×4 tile
-    of dz (zeros past Ho and Wo), exactly zero on the unused tiles. With the input's transform
+    of dz (zeros past Ho and Wo). With the input's transform
     V, Σ_tiles z[ξ] V[ξ]ᵀ is the gradient of U = G g Gᵀ, which Gᵀ · G turns into g's."""
     two, four, eight = (np.dtype(dtype).type(k) for k in (2, 4, 8))
 
     def kernel(dz, th, tw, rows, z):
         g_, o_, ho, wo = dz.shape
-        wp = 4 * (tw + 1)
-        stride = (th + 1) * wp
+        wp = 4 * tw
+        stride = th * wp
         zero = np.zeros(wo, dtype=dz.dtype)
         for k in range(o_ * g_):  # A dY: the tile rows' combinations, row by row
             plane = dz[k % g_, k // g_]
-            for ty in range(th + 1):
+            for ty in range(th):
                 at = k * stride + ty * wp
-                rows[:, at:at + wp] = 0
-                if ty == th:
-                    continue
+                rows[:, at + wo:at + wp] = 0
                 r = 4 * ty
                 d0 = plane[r]
                 d1 = plane[r + 1] if r + 1 < ho else zero

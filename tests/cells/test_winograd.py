@@ -85,9 +85,21 @@ def test_where_winograd_runs():
     big = np.zeros((2, 16, 32, 32), np.float32)
     assert _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=4\nPadding=1",
                                        (16, 32, 32)), big)
-    small = np.zeros((2, 64, 8, 8), np.float32)  # 8×8 planes: im2col
+    small = np.zeros((2, 64, 8, 8), np.float32)  # 8×8 planes: with small weights only
+    assert _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=64\nPadding=1",
+                                       (64, 8, 8)), small)
+    wide = np.zeros((2, 256, 8, 8), np.float32)
+    assert not _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=256\nPadding=1",
+                                           (256, 8, 8)), wide)
+    tiny = np.zeros((2, 64, 4, 4), np.float32)  # 4×4: one tile a plane, im2col
     assert not _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=64\nPadding=1",
-                                           (64, 8, 8)), small)
+                                           (64, 4, 4)), tiny)
+    # the weight gradient sums over a micro-slice's tiles: 12×12 planes and more
+    assert not _winograd.for_weight_gradient(
+        _conv("KernelDims=3 3\nNbOutputs=64\nPadding=1", (64, 8, 8)), small)
+    assert _winograd.for_weight_gradient(
+        _conv("KernelDims=3 3\nNbOutputs=64\nPadding=1", (64, 12, 12)),
+        np.zeros((2, 64, 12, 12), np.float32))
     twelve = np.zeros((2, 64, 12, 12), np.float32)  # 12×12 and up: Winograd
     assert _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=128\nPadding=1",
                                        (64, 12, 12)), twelve)
@@ -98,3 +110,24 @@ def test_where_winograd_runs():
                 "KernelDims=5 5\nNbOutputs=4\nPadding=2",
                 "KernelDims=3 3\nNbOutputs=4\nDilation=2\nPadding=2"):
         assert not _winograd.for_forward(_conv(ini, (16, 64, 64)), np.zeros((1, 16, 64, 64)))
+
+
+def test_small_planes_take_im2col_for_the_weight_gradient(monkeypatch):
+    """On 8×8 planes the forward and input gradient run by Winograd, the weight gradient by
+    im2col (its GEMMs would sum over too few tiles): the same values as im2col throughout."""
+    calls = []
+    for name in ("run", "weight_gradient"):
+        real = getattr(_winograd, name)
+        monkeypatch.setattr(_winograd, name,
+                            lambda *a, name=name, real=real: calls.append(name) or real(*a))
+    shape = (32, 8, 8)
+    cell = _conv("KernelDims=3 3\nNbOutputs=16\nPadding=1", shape)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4,) + shape).astype(np.float32)
+    dy = rng.standard_normal((4,) + cell.out_shape).astype(np.float32)
+    got = _step(cell, x, dy)
+    assert calls.count("run") >= 2 and "weight_gradient" not in calls
+    monkeypatch.setattr(_winograd, "worth", lambda *a: False)
+    ref = _step(cell, x, dy)
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max())
