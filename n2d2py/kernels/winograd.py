@@ -39,8 +39,8 @@ def input_transform(ph, pw, dtype):
         g_, c_, h, w = x.shape
         wide = 4 * tw  # a row of tiles, in padded columns
         zero = np.zeros(w, dtype=x.dtype)
-        row = np.empty((6, wide + 8), dtype=x.dtype)  # one row of tiles, and 2 columns more
         near, far = rows[0:6], rows[6:12]  # its columns 0..4tw−1, and 4..4tw+3
+        lo, hi = min(w, wide - pw), max(0, w + pw - 4)  # source columns in near, in far
         for k in range(c_ * g_):  # Bᵀ d: the tile rows' combinations, row by row
             plane = x[k % g_, k // g_]
             for ty in range(th):
@@ -51,9 +51,12 @@ def input_transform(ph, pw, dtype):
                 d3 = plane[r + 3] if 0 <= r + 3 < h else zero
                 d4 = plane[r + 4] if 0 <= r + 4 < h else zero
                 d5 = plane[r + 5] if 0 <= r + 5 < h else zero
-                row[:, :] = 0
-                u = row[:, pw:pw + w]
-                for q in range(w):
+                at = (k * th + ty) * wide
+                near[:, at:at + pw] = 0
+                near[:, at + pw + lo:at + wide] = 0
+                far[:, at + hi:at + wide] = 0
+                u = near[:, at + pw:at + pw + lo]
+                for q in range(lo):
                     a0, a1, a2, a3, a4, a5 = d0[q], d1[q], d2[q], d3[q], d4[q], d5[q]
                     u[0, q] = four * a0 - five * a2 + a4
                     u[1, q] = (a3 + a4) - four * (a1 + a2)
@@ -61,9 +64,16 @@ def input_transform(ph, pw, dtype):
                     u[3, q] = (a4 - a2) + two * (a3 - a1)
                     u[4, q] = (a4 - a2) - two * (a3 - a1)
                     u[5, q] = four * a1 - five * a3 + a5
-                at = (k * th + ty) * wide
-                near[:, at:at + wide] = row[:, 0:wide]
-                far[:, at:at + wide] = row[:, 4:wide + 4]
+                u = far[:, at:at + hi]
+                for q in range(hi):  # the same, 4 columns to the left
+                    a0, a1, a2 = d0[q + 4 - pw], d1[q + 4 - pw], d2[q + 4 - pw]
+                    a3, a4, a5 = d3[q + 4 - pw], d4[q + 4 - pw], d5[q + 4 - pw]
+                    u[0, q] = four * a0 - five * a2 + a4
+                    u[1, q] = (a3 + a4) - four * (a1 + a2)
+                    u[2, q] = (a4 - a3) + four * (a1 - a2)
+                    u[3, q] = (a4 - a2) + two * (a3 - a1)
+                    u[4, q] = (a4 - a2) - two * (a3 - a1)
+                    u[5, q] = four * a1 - five * a3 + a5
         for a in range(6):  # (Bᵀ d) B: the columns' combinations, tile by tile
             e, f = near[a], far[a]
             t = v[6 * a:6 * a + 6]
