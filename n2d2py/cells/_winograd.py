@@ -31,6 +31,7 @@ values are compared with im2col's, PyTorch's and finite differences in
 tests/cells/test_winograd.py.
 """
 
+import math
 from dataclasses import dataclass
 
 from n2d2py import backend
@@ -39,7 +40,7 @@ from n2d2py.cells import _windows as win
 MIN_PIXELS = 12 * 12  # planes (of the convolution's output) that take it
 SMALL_PIXELS, SMALL_WEIGHTS = 8 * 8, 128 * 128  # smaller ones, when U stays small
 MIN_CHANNELS = 16  # summed channels: thinner GEMMs do not pay for the transforms
-MIN_TILES = 64  # tiles per GEMM: smaller planes are taken several images at a time (128: 5-8 % slower)
+MIN_TILES = 64  # tiles per GEMM: smaller planes several images at a time (128: 5-8 % slower)
 OUTPUT_CHUNK = 1024  # tiles the output transform takes at a time (its sums stay in L1/L2)
 _G = ((1 / 4, 0.0, 0.0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
       (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0.0, 0.0, 1.0))
@@ -98,18 +99,32 @@ class Plan:
     group: int
 
 
-def plan(xp, w, padding, out_hw, dtype):
-    """The Plan of a convolution by ``w`` (O, C, 3, 3): U = G g Gᵀ computed by two
-    tensordots in float64 and rounded once."""
-    g = w.astype(xp.float64)
+def _kron(xp):
+    """G ⊗ G (36, 9), float64: U[6a + b] = Σ_rs G[a, r] G[b, s] g[3r + s] is one GEMM."""
     G = xp.asarray(_G, dtype=xp.float64)
-    left = xp.tensordot(G, g, axes=([1], [2]))  # (6, O, C, 3): G g
-    u = xp.tensordot(left, G, axes=([3], [1]))  # (6, O, C, 6): (G g) Gᵀ
-    u = xp.ascontiguousarray(u.transpose(0, 3, 1, 2).reshape(36, w.shape[0], w.shape[1]),
-                             dtype=dtype)
+    return xp.kron(G, G)
+
+
+def plan(xp, w, padding, out_hw, dtype):
+    """The Plan of a convolution by ``w`` (O, C, 3, 3): U = G g Gᵀ, (G ⊗ G) @ the kernels
+    (9, O·C) in float64, rounded once."""
+    o, c = w.shape[:2]
+    g = w.reshape(o * c, 9).T.astype(xp.float64)
+    u = xp.matmul(_kron(xp), g).reshape(36, o, c).astype(dtype)
     th, tw, span = tiles(*out_hw)
     return Plan(u, tuple(padding), tuple(out_hw), th, tw, span,
                 max(1, -(-MIN_TILES // span)))
+
+
+def _buffers(xp, shapes, dtypes, slots):
+    """One flat scratch buffer for each of ``shapes`` (the largest a group needs): groups take
+    their arrays from them with ``_take``, without a ``scratch`` call each."""
+    return [win.scratch(xp, (math.prod(shape),), dtype, slot)
+            for shape, dtype, slot in zip(shapes, dtypes, slots)]
+
+
+def _take(buf, shape):
+    return buf[:math.prod(shape)].reshape(shape)
 
 
 def run(xp, p, x, y, bias=None):
@@ -122,51 +137,59 @@ def run(xp, p, x, y, bias=None):
     shift = (xp.zeros(o, y.dtype) if bias is None
              else xp.ascontiguousarray(bias.reshape(-1), dtype=y.dtype))
     chunk = max(1, OUTPUT_CHUNK // p.span)  # planes of the output transform at a time
-    sums = win.scratch(xp, (6, 4, chunk * p.span), y.dtype, 2)
-    rows_out = win.scratch(xp, (4, chunk * 4 * p.span), y.dtype, 3)
+    most = p.group * p.span
+    rows, v, m, sums, rows_out = _buffers(
+        xp, [(12, c * 4 * most + 8), (36, c, most), (36, o, most), (6, 4, chunk * p.span),
+             (4, chunk * 4 * p.span)], [x.dtype, x.dtype, y.dtype, y.dtype, y.dtype],
+        [0, 1, 4, 2, 3])
+    sums, rows_out = _take(sums, (6, 4, chunk * p.span)), _take(rows_out, (4, chunk * 4 * p.span))
     for s in range(0, x.shape[0], p.group):
         e = min(x.shape[0], s + p.group)
         size = (e - s) * p.span
-        rows = win.scratch(xp, (12, c * 4 * size + 8), x.dtype)
-        v = win.scratch(xp, (36, c, size), x.dtype, 1)
-        m = win.scratch(xp, (36, o, size), y.dtype, 4)
-        before(x[s:e], p.th, p.tw, rows, v.reshape(36, -1))
-        xp.matmul(p.u, v, out=m)
-        after(m.reshape(36, -1), p.th, p.tw, sums, rows_out, shift, y[s:e])
+        vs = _take(v, (36, c, size))
+        ms = _take(m, (36, o, size))
+        before(x[s:e], p.th, p.tw, _take(rows, (12, c * 4 * size + 8)), vs.reshape(36, -1))
+        xp.matmul(p.u, vs, out=ms)
+        after(ms.reshape(36, -1), p.th, p.tw, sums, rows_out, shift, y[s:e])
     return y
 
 
 def weight_gradient(xp, p, x, dz):
-    """The gradient (O, C·9), float64, of the weights of the convolution planned in ``p``
-    (the forward's), for the images x (n, C, H, W) and their output gradients dz
-    (n, O, Ho, Wo), on the calling thread: Σ over the groups of images of the 36 GEMMs
-    z[ξ] (O, tiles) @ V[ξ]ᵀ (tiles, C), summed in float32 (one micro-slice: the caller adds
-    the slices in float64), then Gᵀ · G in float64. A third of im2col's multiplications,
-    and no columns."""
+    """Σ over the tiles of the images x (n, C, H, W) and their output gradients dz
+    (n, O, Ho, Wo) of z[ξ] (O, tiles) @ V[ξ]ᵀ (tiles, C), (36, O, C) in float32 (one
+    micro-slice: the caller adds the slices in float64, then ``weights_from_tiles``), on the
+    calling thread, in its scratch buffer (valid until its next call). ``p`` is the forward's
+    Plan. A third of im2col's multiplications, and no columns."""
     kernels = backend.cpu_kernels(x)
     before = kernels.winograd_input(*p.padding, x.dtype)
     transform = kernels.winograd_gradient(dz.dtype)
     o, c = p.u.shape[1:]
     dtype = xp.result_type(x.dtype, dz.dtype)
-    total = win.scratch(xp, (36, o, c), dtype, "wg")
+    most = p.group * p.span
+    rows, v, z, rows_dz, total, part = _buffers(
+        xp, [(12, c * 4 * most + 8), (36, c, most), (36, o, most), (6, o * 4 * most + 8),
+             (36, o, c), (36, o, c)], [x.dtype, x.dtype, dz.dtype, dz.dtype, dtype, dtype],
+        [0, 1, 4, 2, "wg", "wg+"])
+    total, part = _take(total, (36, o, c)), _take(part, (36, o, c))
     for s in range(0, x.shape[0], p.group):
         e = min(x.shape[0], s + p.group)
         size = (e - s) * p.span
-        v = win.scratch(xp, (36, c, size), x.dtype, 1)
-        z = win.scratch(xp, (36, o, size), dz.dtype, 4)
-        before(x[s:e], p.th, p.tw, win.scratch(xp, (12, c * 4 * size + 8), x.dtype),
-               v.reshape(36, -1))
-        transform(dz[s:e], p.th, p.tw, win.scratch(xp, (6, o * 4 * size + 8), dz.dtype, 2),
-                  z.reshape(36, -1))
-        vt = v.transpose(0, 2, 1)
-        if s == 0:
-            xp.matmul(z, vt, out=total)
-        else:
-            total += xp.matmul(z, vt, out=win.scratch(xp, (36, o, c), dtype, "wg+"))
-    G = xp.asarray(_G, dtype=xp.float64)  # (6, 3): dg = Gᵀ M G
-    m = total.reshape(6, 6, o, c).astype(xp.float64)
-    dg = xp.tensordot(xp.tensordot(G, m, axes=([0], [0])), G, axes=([1], [0]))  # (3, O, C, 3)
-    return xp.ascontiguousarray(dg.transpose(1, 2, 0, 3)).reshape(o, c * 9)
+        vs, zs = _take(v, (36, c, size)), _take(z, (36, o, size))
+        before(x[s:e], p.th, p.tw, _take(rows, (12, c * 4 * size + 8)), vs.reshape(36, -1))
+        transform(dz[s:e], p.th, p.tw, _take(rows_dz, (6, o * 4 * size + 8)),
+                  zs.reshape(36, -1))
+        xp.matmul(zs, vs.transpose(0, 2, 1), out=total if s == 0 else part)
+        if s:
+            total += part
+    return total
+
+
+def weights_from_tiles(xp, m):
+    """The weights' gradient (O, C·9), float64, from its tiles' m (36, O, C): Gᵀ m G,
+    (G ⊗ G)ᵀ @ m in float64."""
+    _, o, c = m.shape
+    g = xp.matmul(_kron(xp).T, m.reshape(36, o * c).astype(xp.float64, copy=False))
+    return xp.ascontiguousarray(g.T).reshape(o, c * 9)
 
 
 def forward(cell, x, w, y, chunks, cut, bias=None):

@@ -283,7 +283,7 @@ class ConvCell(KernelCell):
                                                    dz_planes[lo:hi])
                     if winograd is not None:
                         _winograd.run(xp, winograd, dz_planes[lo:hi], dx[lo:hi])
-                    total = dw if total is None else slices.add_into(total, dw)
+                    total = slices.add64([dw]) if total is None else slices.add_into(total, dw)
                     continue
                 dw = None
                 for s, e in _groups(lo, hi, step):
@@ -323,6 +323,8 @@ class ConvCell(KernelCell):
             return dw
 
         dw = slices.add64(backend.run_split(self._chunks, part, self._cols))  # (O, K), float64
+        if weights is not None:  # the sums of its tiles' products, (36, O, C)
+            dw = _winograd.weights_from_tiles(xp, dw)
         if self.weights.mask is not None:
             dw = dw.reshape(self.weights.shape) * self.weights.mask
         return self._accumulate(dw, dz, dx)
