@@ -4,31 +4,31 @@ Per group of images: the input transform (``kernels.winograd``), 36 GEMMs (O, C)
 of the transformed weights U = G g Gᵀ by the transformed input, the output transform; 36
 multiplications per 4×4 output tile and channel where im2col + GEMM does 144, and no columns.
 Conv uses it for its forward, for its input gradient (the same convolution of dz by the
-kernels flipped and transposed, padded by 2 − p) and, on planes of 12×12 and more, for its
-weight gradient: Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G, 36 GEMMs (O, tiles) @ (tiles, C).
+kernels flipped and transposed, padded by 2 − p) and for its weight gradient:
+Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G, 36 GEMMs (O, tiles) @ (tiles, C).
 
 Measured by ``benchmarks/conv_layers.py`` (one core, thread CPU time; 64 images, 32 at 56×56,
-28×28 and 14×14; im2col + GEMM time over Winograd's, Winograd forced on every plane size):
+28×28, 14×14 and 512 → 512; im2col + GEMM time over Winograd's, Winograd forced everywhere):
 
     C → O, plane         forward   step        C → O, plane          forward   step
-    32 → 32, 32×32       1.73×     1.74×       64 → 128, 8×8         1.41×     1.25×
-    32 → 64, 16×16       1.68×     1.22×       128 → 128, 8×8        1.58×     1.27×
-    64 → 64, 16×16       2.09×     1.60×       256 → 256, 8×8        1.19×     1.04×
-    128 → 128, 16×16     2.04×     1.78×       64 → 64, 56×56        2.16×     1.80×
-    64 → 64, 12×12       1.81×     1.40×       64 → 64, 28×28        1.93×     1.62×
-    32 → 32, 14×14       1.40×     1.18×       128 → 128, 14×14      1.43×     1.15×
-    16 → 16, 32×32       1.42×     1.32×       8 → 8, 32×32          0.95×     0.98×
+    32 → 32, 32×32       1.73×     1.63×       64 → 128, 8×8         1.82×     1.48×
+    32 → 64, 16×16       1.71×     1.39×       128 → 128, 8×8        2.28×     1.74×
+    64 → 64, 16×16       2.21×     1.95×       256 → 256, 8×8        1.81×     1.50×
+    128 → 128, 16×16     2.13×     1.93×       64 → 64, 56×56        2.32×     1.87×
+    64 → 64, 12×12       2.17×     1.84×       64 → 64, 28×28        2.05×     1.80×
+    32 → 32, 14×14       1.48×     1.33×       128 → 128, 14×14      1.64×     1.49×
+    16 → 16, 32×32       1.27×     1.47×       8 → 8, 32×32          0.86×     0.98×
+    128 → 128, 4×4       1.20×     0.86×       512 → 512, 8×8 (32)   0.93×     0.72×
 
 (F(2×2, 3×3), used before: 1.45× / 1.36× on 32 → 32 at 32×32, 0.62× / 0.86× at 128 → 128
 on 8×8.) Its GEMMs take a micro-slice's tiles at most (``parallel.slices``: the same images
-whatever the threads), which on small planes is few: on 8×8 planes (4 tiles) the weight
-gradient stays im2col's (summing over 32 tiles it was 0.6× as fast), and U (36·O·C) is
-streamed once per slice, which large weights do not pay for (512 → 512 on 4×4: 0.34×).
-Hence ``worth``: 16 summed channels or more, on planes of 12×12 and more, or of 8×8 with
-at most 128 × 128 weights. The transforms multiply by up to 8 and the weights by 1/24: the
-rounding differs from the direct sums by a few 1e-6 relative in float32 (1e-15 in float64);
-values are compared with im2col's, PyTorch's and finite differences in
-tests/cells/test_winograd.py.
+whatever the threads), which small planes and small batches make few: U (36·O·C) is then
+streamed for little work, and the weight gradient's sums are short (512 → 512 on 8×8 with 4
+images a slice, 16 tiles: 0.72×; a 4×4 plane is one tile). Hence ``worth``: 16 summed
+channels or more, planes of 8×8 or more, and 32 tiles or more in a micro-slice (8×8 at
+batch 64). The transforms multiply by up to 8 and the weights by 1/24: the rounding differs
+from the direct sums by a few 1e-6 relative in float32 (1e-15 in float64); values are
+compared with im2col's, PyTorch's and finite differences in tests/cells/test_winograd.py.
 """
 
 import math
@@ -36,10 +36,11 @@ from dataclasses import dataclass
 
 from n2d2py import backend
 from n2d2py.cells import _windows as win
+from n2d2py.parallel import slices
 
-MIN_PIXELS = 12 * 12  # planes (of the convolution's output) that take it
-SMALL_PIXELS, SMALL_WEIGHTS = 8 * 8, 128 * 128  # smaller ones, when U stays small
+MIN_PIXELS = 8 * 8  # planes (of the convolution's output) that take it
 MIN_CHANNELS = 16  # summed channels: thinner GEMMs do not pay for the transforms
+MIN_SLICE_TILES = 32  # tiles of a micro-slice: its GEMMs' N, or K for the weight gradient
 MIN_TILES = 64  # tiles per GEMM: smaller planes several images at a time (128: 5-8 % slower)
 OUTPUT_CHUNK = 1024  # tiles the output transform takes at a time (its sums stay in L1/L2)
 _G = ((1 / 4, 0.0, 0.0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
@@ -51,33 +52,31 @@ def _window(cell):
             and min(cell.padding) >= 0)
 
 
-def worth(summed, outputs, pixels):
-    """Whether a convolution summing ``summed`` channels into ``outputs`` maps of ``pixels``
-    pixels is faster here than im2col + GEMM (see the module's table)."""
-    return summed >= MIN_CHANNELS and (pixels >= MIN_PIXELS or (
-        pixels >= SMALL_PIXELS and summed * outputs <= SMALL_WEIGHTS))
+def worth(summed, plane, images):
+    """Whether a convolution summing ``summed`` channels into maps of ``plane`` (H, W), its
+    GEMMs taking ``images`` images at most (a micro-slice), is faster here than im2col + GEMM
+    (see the module's table)."""
+    return (summed >= MIN_CHANNELS and plane[0] * plane[1] >= MIN_PIXELS
+            and images * tiles(*plane)[2] >= MIN_SLICE_TILES)
+
+
+def _slice_images(cell, n):
+    """Images in the largest micro-slice of ``cell``'s batches of ``n`` (``parallel.slices``)."""
+    return max((b - a for a, b in slices.cut(cell.device, n).bounds), default=0)
 
 
 def for_forward(cell, x):
-    """Whether the forward of ``cell`` on ``x`` (N, C, H, W) runs here."""
-    o, ho, wo = cell.out_shape
+    """Whether the forward of ``cell`` on ``x`` (N, C, H, W) runs here (and so its weight
+    gradient, over the same tiles)."""
     return (backend.cpu_kernels(x) is not None and _window(cell)
-            and worth(x.shape[1], o, ho * wo))
+            and worth(x.shape[1], cell.out_shape[1:], _slice_images(cell, x.shape[0])))
 
 
 def for_input_gradient(cell, x_shape, dz):
     """Whether the input gradient (of the input shape ``x_shape``) runs here: a convolution
     of dz's O maps into the input's C channels."""
     return (backend.cpu_kernels(dz) is not None and _window(cell) and max(cell.padding) <= 2
-            and worth(cell.out_shape[0], x_shape[1], x_shape[2] * x_shape[3]))
-
-
-def for_weight_gradient(cell, x):
-    """Whether the weight gradient of ``cell`` for the input ``x`` runs here: its GEMMs sum
-    over the tiles of a micro-slice, too few on small planes."""
-    o, ho, wo = cell.out_shape
-    return (backend.cpu_kernels(x) is not None and _window(cell)
-            and x.shape[1] >= MIN_CHANNELS and ho * wo >= MIN_PIXELS)
+            and worth(cell.out_shape[0], x_shape[2:], _slice_images(cell, x_shape[0])))
 
 
 def tiles(ho, wo):

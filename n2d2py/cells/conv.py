@@ -268,7 +268,7 @@ class ConvCell(KernelCell):
             winograd = _winograd.input_gradient_plan(self, w, self._x_shape, dz.dtype)
         weights = None  # the weight gradient by Winograd too (when dx needs no columns)
         if (step is not None and (dx is None or winograd is not None)
-                and self._x.dtype == dz.dtype and _winograd.for_weight_gradient(self, self._x)):
+                and self._x.dtype == dz.dtype and _winograd.for_forward(self, self._x)):
             weights = _winograd.plan(xp, w.reshape(o, -1, 3, 3), self.padding,
                                      self.out_shape[1:], dz.dtype)
             x_planes = xp.ascontiguousarray(self._x)

@@ -28,6 +28,7 @@ def everywhere(monkeypatch):
     batch over two worker threads."""
     monkeypatch.setattr(_winograd, "MIN_PIXELS", 1)
     monkeypatch.setattr(_winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(_winograd, "MIN_SLICE_TILES", 1)
     monkeypatch.setattr(backend, "_workers", backend._Pool(2))
     monkeypatch.setattr(backend, "MIN_CHUNK_WORK", 1)
     calls = []
@@ -82,39 +83,26 @@ def test_winograd_gradients(everywhere, ini, shape):
 
 
 def test_where_winograd_runs():
-    big = np.zeros((2, 16, 32, 32), np.float32)
-    assert _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=4\nPadding=1",
-                                       (16, 32, 32)), big)
-    small = np.zeros((2, 64, 8, 8), np.float32)  # 8×8 planes: with small weights only
-    assert _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=64\nPadding=1",
-                                       (64, 8, 8)), small)
-    wide = np.zeros((2, 256, 8, 8), np.float32)
-    assert not _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=256\nPadding=1",
-                                           (256, 8, 8)), wide)
-    tiny = np.zeros((2, 64, 4, 4), np.float32)  # 4×4: one tile a plane, im2col
-    assert not _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=64\nPadding=1",
-                                           (64, 4, 4)), tiny)
-    # the weight gradient sums over a micro-slice's tiles: 12×12 planes and more
-    assert not _winograd.for_weight_gradient(
-        _conv("KernelDims=3 3\nNbOutputs=64\nPadding=1", (64, 8, 8)), small)
-    assert _winograd.for_weight_gradient(
-        _conv("KernelDims=3 3\nNbOutputs=64\nPadding=1", (64, 12, 12)),
-        np.zeros((2, 64, 12, 12), np.float32))
-    twelve = np.zeros((2, 64, 12, 12), np.float32)  # 12×12 and up: Winograd
-    assert _winograd.for_forward(_conv("KernelDims=3 3\nNbOutputs=128\nPadding=1",
-                                       (64, 12, 12)), twelve)
-    thin = np.zeros((2, 8, 32, 32), np.float32)  # eight channels: im2col keeps them
-    assert not _winograd.for_forward(
-        _conv("KernelDims=3 3\nNbOutputs=4\nPadding=1", (8, 32, 32)), thin)
+    def runs(ini, shape, batch=64, dtype=np.float32):
+        return _winograd.for_forward(_conv(ini, shape), np.zeros((batch,) + shape, dtype))
+
+    same = "KernelDims=3 3\nNbOutputs={}\nPadding=1"
+    assert runs(same.format(4), (16, 32, 32))
+    assert runs(same.format(128), (64, 12, 12))
+    assert runs(same.format(256), (256, 8, 8))  # 8×8: 4 tiles, 8 images a micro-slice
+    assert not runs(same.format(256), (256, 8, 8), batch=32)  # 4 images: too few tiles
+    assert not runs(same.format(64), (64, 4, 4))  # 4×4: one tile a plane
+    assert not runs(same.format(64), (64, 7, 7))  # 7×7: below 8×8
+    assert not runs(same.format(4), (8, 32, 32))  # eight channels: im2col keeps them
     for ini in ("KernelDims=3 3\nNbOutputs=4\nStride=2\nPadding=1",
                 "KernelDims=5 5\nNbOutputs=4\nPadding=2",
                 "KernelDims=3 3\nNbOutputs=4\nDilation=2\nPadding=2"):
-        assert not _winograd.for_forward(_conv(ini, (16, 64, 64)), np.zeros((1, 16, 64, 64)))
+        assert not runs(ini, (16, 64, 64))
 
 
-def test_small_planes_take_im2col_for_the_weight_gradient(monkeypatch):
-    """On 8×8 planes the forward and input gradient run by Winograd, the weight gradient by
-    im2col (its GEMMs would sum over too few tiles): the same values as im2col throughout."""
+def test_small_batches_take_im2col(monkeypatch):
+    """Batches whose micro-slices hold too few tiles run im2col + GEMM throughout, with the
+    same values (within Winograd's rounding) as Winograd on larger ones."""
     calls = []
     for name in ("run", "weight_gradient"):
         real = getattr(_winograd, name)
@@ -123,11 +111,15 @@ def test_small_planes_take_im2col_for_the_weight_gradient(monkeypatch):
     shape = (32, 8, 8)
     cell = _conv("KernelDims=3 3\nNbOutputs=16\nPadding=1", shape)
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((4,) + shape).astype(np.float32)
-    dy = rng.standard_normal((4,) + cell.out_shape).astype(np.float32)
+    x = rng.standard_normal((64,) + shape).astype(np.float32)
+    dy = rng.standard_normal((64,) + cell.out_shape).astype(np.float32)
     got = _step(cell, x, dy)
-    assert calls.count("run") >= 2 and "weight_gradient" not in calls
-    monkeypatch.setattr(_winograd, "worth", lambda *a: False)
-    ref = _step(cell, x, dy)
-    for a, b in zip(got, ref):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max())
+    assert calls.count("run") >= 2 and "weight_gradient" in calls
+    calls.clear()
+    small = [_step(cell, x[a:a + 16], dy[a:a + 16]) for a in range(0, 64, 16)]
+    assert not calls
+    for part, (y, dx, dw) in zip(range(0, 64, 16), small):
+        for a, b in ((got[0][part:part + 16], y), (got[1][part:part + 16], dx)):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max())
+    dw = sum(part[2].astype(np.float64) for part in small)
+    np.testing.assert_allclose(got[2], dw, rtol=0, atol=1e-5 * np.abs(dw).max())
