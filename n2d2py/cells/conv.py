@@ -20,7 +20,7 @@ from functools import cached_property
 
 from n2d2py import backend
 from n2d2py.backend import array_module
-from n2d2py.cells import _grouped, _winograd
+from n2d2py.cells import _direct, _grouped, _winograd
 from n2d2py.cells import _windows as win
 from n2d2py.cells.kernel import KERNEL_KEYS, KernelCell, check_window, masked
 from n2d2py.cells.mapping import even_groups
@@ -151,6 +151,11 @@ class ConvCell(KernelCell):
         n, (o, ho, wo) = x.shape[0], self.out_shape
         if self._groups > 1:
             return self._add_bias(_grouped.forward(self, x)).reshape((n,) + self.out_shape)
+        self._direct = None
+        if _direct.worth(self, x):  # few channels: no columns, no GEMMs
+            y = self.xp.empty((n,) + self.out_shape, dtype=x.dtype)
+            self._direct = _direct.forward(self, x, y)
+            return y
         w = self._weight_matrix()
         xp, k = self.xp, w.shape[1]
         y = xp.empty((n, o, ho * wo), dtype=xp.result_type(x.dtype, w.dtype))
@@ -253,6 +258,11 @@ class ConvCell(KernelCell):
         want_dx = self.needs_input_grad and self.back_propagate
         if self._groups > 1:
             dw, dx = _grouped.backward(self, dz, want_dx)
+            return self._accumulate(dw, dz, dx)
+        if self._direct is not None:
+            self._chunks, self._cut = self._direct.chunks, self._direct.cut  # for the bias
+            dw, dx = _direct.backward(self, self._direct, dz.reshape((n,) + self.out_shape),
+                                      want_dx)
             return self._accumulate(dw, dz, dx)
         w = self._weight_matrix()
         per_image = _per_image(o, w.shape[1], pixels)

@@ -1,0 +1,111 @@
+"""Conv's stride-1 convolutions with few channels computed directly on the CPU
+(``kernels.direct``): the forward, the input gradient (the same kernel on dz, padded, with the
+kernels flipped and transposed) and the weight gradient, one compiled call per chunk of the
+batch (per micro-slice for the weight gradient), no im2col columns and no GEMMs.
+
+At LeNet's sizes im2col + GEMM spends its time in tiny GEMMs ((6, 25) @ (25, 784) per image
+for conv1) and in the Python loop over groups of images, which also kept those layers on one
+thread. Measured on LeNet at batch 64 (one thread, ms per batch, im2col + GEMM → direct):
+see ``worth``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from n2d2py import backend
+from n2d2py.parallel import slices
+
+MAX_PAIRS = 64  # mapped (output, input) channel pairs
+MAX_OUTPUTS = 8  # output maps of a full channel map (a partial one: MAX_PAIRS only)
+MIN_AREA = 9  # kernel offsets: each sum over a channel reads and writes its accumulator
+MIN_WIDTH = 8  # output pixels per row: shorter rows waste most of the wide layout
+DIRECT_WORK = 8  # multiply-adds per elementary operation (``backend.MIN_CHUNK_WORK``)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a forward kept for its backward."""
+
+    x: object  # the input (N, C, H, W)
+    chunks: list  # the batch's chunks on the threads
+    cut: object  # the micro-slices (``parallel.slices.Cut``)
+
+
+def worth(cell, x):
+    """Whether the convolution of ``cell`` on ``x`` runs here (see the module's docstring)."""
+    o, ho, wo = cell.out_shape
+    pairs = int(cell.mask.sum())
+    return (backend.cpu_kernels(x) is not None and cell.stride == (1, 1)
+            and x.dtype == cell.weights.data.dtype and wo >= MIN_WIDTH and ho * wo > 1
+            and cell.kernel[0] * cell.kernel[1] >= MIN_AREA and pairs <= MAX_PAIRS
+            and (o <= MAX_OUTPUTS or pairs < cell.mask.size))
+
+
+def _table(mask):
+    """(starts, chans): output o reads the channels chans[starts[o]:starts[o + 1]]."""
+    starts = np.zeros(mask.shape[0] + 1, dtype=np.int64)
+    starts[1:] = np.cumsum(mask.sum(axis=1))
+    return starts, np.nonzero(mask)[1].astype(np.int64)
+
+
+def _tables(cell):
+    """The channel map's lists for the forward and for the input gradient (transposed)."""
+    tables = cell.__dict__.get("_direct_tables")
+    if tables is None:
+        tables = cell.__dict__["_direct_tables"] = (_table(cell.mask), _table(cell.mask.T))
+    return tables
+
+
+def _kernel(kernels, name, cell, padding, hw, dtype):
+    return getattr(kernels, name)(*cell.kernel, *cell.dilation, *padding, *hw, np.dtype(dtype))
+
+
+def forward(cell, x, y):
+    """y (N, O, Ho, Wo) = the convolution of x, bias included; returns the backward's Plan."""
+    n, xp = x.shape[0], cell.xp
+    kernels = backend.cpu_kernels(x)
+    x = xp.ascontiguousarray(x)
+    (starts, chans), _ = _tables(cell)
+    run = _kernel(kernels, "direct_conv", cell, cell.padding, x.shape[2:], x.dtype)
+    weights = xp.ascontiguousarray(cell.weights.data)
+    bias = None if cell.bias is None else cell.bias.data[:, None, None]
+
+    def part(a, b):
+        run(x[a:b], weights, starts, chans, y[a:b])
+        if bias is not None:
+            y[a:b] += bias
+
+    cut = slices.cut(cell.device, n)
+    macs = y.size // y.shape[1] * int(starts[-1]) * cell.kernel[0] * cell.kernel[1]
+    chunks = backend.split_batch(x, n, macs // DIRECT_WORK, cut.bounds)
+    backend.run_split(chunks, part)
+    return Plan(x, chunks, cut)
+
+
+def backward(cell, plan, dz, want_dx):
+    """(dw (O, C, kh, kw) float64, summed per micro-slice, dx or None) for dz (N, O, Ho, Wo)."""
+    x, cut, xp = plan.x, plan.cut, cell.xp
+    kernels = backend.cpu_kernels(dz)
+    dz = xp.ascontiguousarray(dz, dtype=x.dtype)
+    (starts, chans), (starts_t, chans_t) = _tables(cell)
+    weights = _kernel(kernels, "direct_conv_weights", cell, cell.padding, x.shape[2:], x.dtype)
+    dx = run_dx = flipped = None
+    if want_dx:
+        (kh, kw), (dh, dw), (ph, pw) = cell.kernel, cell.dilation, cell.padding
+        padding = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
+        run_dx = _kernel(kernels, "direct_conv", cell, padding, dz.shape[2:], x.dtype)
+        flipped = xp.ascontiguousarray(cell.weights.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        dx = xp.empty(x.shape, dtype=x.dtype)
+    shape = cell.weights.shape
+
+    def part(a, b):
+        total = None
+        for s, e in cut.within(a, b):
+            gw = weights(dz[s:e], x[s:e], starts, chans, xp.empty(shape, dtype=x.dtype))
+            total = slices.add64([gw]) if total is None else slices.add_into(total, gw)
+        if dx is not None:
+            run_dx(dz[a:b], flipped, starts_t, chans_t, dx[a:b])
+        return total
+
+    return slices.add64(backend.run_split(plan.chunks, part)), dx

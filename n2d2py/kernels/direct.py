@@ -1,0 +1,134 @@
+"""Direct stride-1 convolution over a channel map: no im2col columns, no GEMM, for layers with
+few channels (LeNet's conv1 and conv2), where the GEMMs are too small to run fast.
+
+Both kernels lay each padded input plane out flat, "wide": output pixel (oy, ox) is position
+t = oy·Wp + ox of a row of length Wp (the padded width), so that kernel offset (i, j) reads
+the plane at t + i·dh·Wp + j·dw, one contiguous shift for every output pixel; the loop along
+t is long and vectorises (the Wp − Wo positions at the end of each row are computed and
+dropped: 12 % more work on LeNet's conv1, 40 % on conv2). The plane's size is a constant of
+the kernel, so every offset is one and numba's negative-index checks compile away.
+
+The channel map is given as lists: output o reads the channels ``chans[starts[o]:
+starts[o + 1]]`` (all of them for a full map); unmapped pairs cost nothing and their weights
+are never read. The input gradient is the forward kernel on dz, padded by d·(k − 1) − p, with
+the kernels flipped and transposed (``cells._direct``).
+"""
+
+import numpy as np
+
+from n2d2py.kernels._compile import _specialised, helper
+from n2d2py.kernels.depthwise import _pad_into
+
+
+def _fastmath(flags):
+    """``_specialised`` with numba's fastmath ``flags``."""
+    return lambda builder: _specialised(builder, fastmath=flags)
+
+
+def _geometry(kh, kw, dh, dw, ph, pw, h, w):
+    """(hp, wp, ho, wo, span): the padded plane, the output plane and the wide positions
+    (ho − 1)·wp + wo that reach every output pixel."""
+    hp, wp = h + 2 * ph, w + 2 * pw
+    ho, wo = hp - dh * (kh - 1), wp - dw * (kw - 1)
+    return hp, wp, ho, wo, (ho - 1) * wp + wo
+
+
+@_fastmath({"contract"})
+def conv(kh, kw, dh, dw, ph, pw, h, w, dtype):
+    """kernel(x, wt, starts, chans, y): y[n, o] = Σ over the mapped channels c of o and the
+    offsets (i, j) of wt[o, c, i, j]·x[n, c, oy + i·dh − ph, ox + j·dw − pw] (0 outside x);
+    x (N, C, h, w), wt (O, C, kh, kw), y (N, O, Ho, Wo) set here.
+
+    Each wide position sums one kernel row's kw terms in a register, then the rows, then adds
+    that into the output plane's accumulator: the kh·kw weights of a channel stay in vector
+    registers, and the kh sums are independent chains (one chain of kh·kw dependent
+    additions measured 1.3× slower). FMA contraction is allowed (``contract``): each kernel's
+    values are the same whatever the threads, since an image is always computed alone."""
+    pad = helper(_pad_into)
+    hp, wp, ho, wo, span = _geometry(kh, kw, dh, dw, ph, pw, h, w)
+    zero = np.dtype(dtype).type(0)
+
+    def kernel(x, wt, starts, chans, y):
+        n_, c_ = x.shape[0], x.shape[1]
+        buf = np.zeros((c_, hp, wp), dtype=x.dtype)
+        acc = np.empty(span, dtype=x.dtype)
+        for n in range(n_):
+            for c in range(c_):
+                pad(x[n, c], ph, pw, buf[c])
+            for o in range(y.shape[1]):
+                acc[:] = zero
+                for q in range(starts[o], starts[o + 1]):
+                    c = chans[q]
+                    src, wc = buf[c].reshape(hp * wp), wt[o, c]
+                    for t in range(span):
+                        total = acc[t]
+                        for i in range(kh):
+                            part = zero
+                            for j in range(kw):
+                                part += wc[i, j] * src[t + i * dh * wp + j * dw]
+                            total += part
+                        acc[t] = total
+                out = y[n, o]
+                for oy in range(ho):
+                    row, line = out[oy], acc[oy * wp:]
+                    for ox in range(wo):
+                        row[ox] = line[ox]
+        return y
+
+    return kernel
+
+
+@_fastmath({"reassoc", "contract"})
+def conv_weights(kh, kw, dh, dw, ph, pw, h, w, dtype):
+    """kernel(dz, x, starts, chans, gw): gw[o, c, i, j] (set here; 0 for unmapped pairs) = Σ
+    over the images and output pixels of dz[n, o, oy, ox]·x[n, c, oy + i·dh − ph,
+    ox + j·dw − pw], in dz's dtype: one micro-slice's partial (``parallel.slices``).
+
+    dz is spread on wide rows (zeros past Wo), so that each weight is a dot product along t
+    of dz's wide plane and a shift of x's; the compiler vectorises it into partial sums
+    (``reassoc``), and four kernel rows share each load of dz (1.15× faster than one)."""
+    pad = helper(_pad_into)
+    hp, wp, ho, wo, span = _geometry(kh, kw, dh, dw, ph, pw, h, w)
+    zero = np.dtype(dtype).type(0)
+
+    def kernel(dz, x, starts, chans, gw):
+        n_, c_, o_ = x.shape[0], x.shape[1], dz.shape[1]
+        buf = np.zeros((c_, hp, wp), dtype=x.dtype)
+        wide = np.zeros((o_, span), dtype=dz.dtype)  # its positions past Wo stay 0
+        gw[:] = zero
+        for n in range(n_):
+            for c in range(c_):
+                pad(x[n, c], ph, pw, buf[c])
+            for o in range(o_):
+                for oy in range(ho):
+                    for ox in range(wo):
+                        wide[o, oy * wp + ox] = dz[n, o, oy, ox]
+            for o in range(o_):
+                g = wide[o]
+                for q in range(starts[o], starts[o + 1]):
+                    c = chans[q]
+                    src, out = buf[c].reshape(hp * wp), gw[o, c]
+                    for j in range(kw):
+                        for i0 in range(0, kh, 4):  # constants: the guards compile away
+                            s0 = s1 = s2 = s3 = zero
+                            for t in range(span):
+                                gt = g[t]
+                                s0 += gt * src[t + i0 * dh * wp + j * dw]
+                                if i0 + 1 < kh:
+                                    s1 += gt * src[t + (i0 + 1) * dh * wp + j * dw]
+                                if i0 + 2 < kh:
+                                    s2 += gt * src[t + (i0 + 2) * dh * wp + j * dw]
+                                if i0 + 3 < kh:
+                                    s3 += gt * src[t + (i0 + 3) * dh * wp + j * dw]
+                            out[i0, j] += s0
+                            if i0 + 1 < kh:
+                                out[i0 + 1, j] += s1
+                            if i0 + 2 < kh:
+                                out[i0 + 2, j] += s2
+                            if i0 + 3 < kh:
+                                out[i0 + 3, j] += s3
+        return gw
+
+    return kernel
+
+
