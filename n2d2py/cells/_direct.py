@@ -92,9 +92,7 @@ def backward(cell, plan, dz, want_dx):
     weights = _kernel(kernels, "direct_conv_weights", cell, cell.padding, x.shape[2:], x.dtype)
     dx = run_dx = flipped = None
     if want_dx:
-        (kh, kw), (dh, dw), (ph, pw) = cell.kernel, cell.dilation, cell.padding
-        padding = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
-        run_dx = _kernel(kernels, "direct_conv", cell, padding, dz.shape[2:], x.dtype)
+        run_dx = _kernel(kernels, "direct_conv_input", cell, cell.padding, x.shape[2:], x.dtype)
         flipped = xp.ascontiguousarray(cell.weights.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         dx = xp.empty(x.shape, dtype=x.dtype)
     shape = cell.weights.shape
