@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from n2d2py import backend
+from n2d2py.activations import Rectifier
 from n2d2py.parallel import slices
 
 MAX_PAIRS = 64  # mapped (output, input) channel pairs
 MAX_OUTPUTS = 8  # output maps of a full channel map (a partial one: MAX_PAIRS only)
-MIN_AREA = 9  # kernel offsets: each sum over a channel reads and writes its accumulator
+MIN_AREA = 25  # kernel offsets: each sum over a channel reads and writes its accumulator
 MIN_WIDTH = 8  # output pixels per row: shorter rows waste most of the wide layout
 DIRECT_WORK = 8  # multiply-adds per elementary operation (``backend.MIN_CHUNK_WORK``)
 
@@ -28,8 +29,10 @@ class Plan:
     """What a forward kept for its backward."""
 
     x: object  # the input (N, C, H, W)
+    y: object  # the output (N, O, Ho, Wo)
     chunks: list  # the batch's chunks on the threads
     cut: object  # the micro-slices (``parallel.slices.Cut``)
+    act: int  # 1: the kernels ran the activation (and run its gradient), else 0
 
 
 def worth(cell, x):
@@ -57,53 +60,72 @@ def _tables(cell):
     return tables
 
 
-def _kernel(kernels, name, cell, padding, hw, dtype):
-    return getattr(kernels, name)(*cell.kernel, *cell.dilation, *padding, *hw, np.dtype(dtype))
+def _kernel(kernels, name, cell, act, hw, dtype):
+    return getattr(kernels, name)(*cell.kernel, *cell.dilation, *cell.padding, *hw,
+                                  np.dtype(dtype), act)
+
+
+def _activation(cell, dtype):
+    """(act, leak, clip) for the kernels: act 1 when they run the cell's activation (a
+    Rectifier with LeakSlope ≥ 0, ``kernels.direct``), else 0 (none, or the cell runs it)."""
+    act = cell.activation
+    if type(act) is Rectifier and act.leak_slope >= 0:
+        return 1, dtype.type(act.leak_slope), dtype.type(act.clipping)
+    return 0, dtype.type(0), dtype.type(0)
 
 
 def forward(cell, x, y):
-    """y (N, O, Ho, Wo) = the convolution of x, bias included; returns the backward's Plan."""
+    """y (N, O, Ho, Wo) = the convolution of x, bias included, and the activation when the
+    kernels run it (``Plan.act``); returns the backward's Plan."""
     n, xp = x.shape[0], cell.xp
     kernels = backend.cpu_kernels(x)
     x = xp.ascontiguousarray(x)
     (starts, chans), _ = _tables(cell)
-    run = _kernel(kernels, "direct_conv", cell, cell.padding, x.shape[2:], x.dtype)
+    act, leak, clip = _activation(cell, x.dtype)
+    run = _kernel(kernels, "direct_conv", cell, act, x.shape[2:], x.dtype)
     weights = xp.ascontiguousarray(cell.weights.data)
-    bias = None if cell.bias is None else cell.bias.data[:, None, None]
+    bias = (xp.zeros(y.shape[1], x.dtype) if cell.bias is None
+            else xp.ascontiguousarray(cell.bias.data))
 
     def part(a, b):
-        run(x[a:b], weights, starts, chans, y[a:b])
-        if bias is not None:
-            y[a:b] += bias
+        run(x[a:b], weights, bias, starts, chans, leak, clip, y[a:b])
 
     cut = slices.cut(cell.device, n)
     macs = y.size // y.shape[1] * int(starts[-1]) * cell.kernel[0] * cell.kernel[1]
     chunks = backend.split_batch(x, n, macs // DIRECT_WORK, cut.bounds)
     backend.run_split(chunks, part)
-    return Plan(x, chunks, cut)
+    return Plan(x, y, chunks, cut, act)
 
 
-def backward(cell, plan, dz, want_dx):
-    """(dw (O, C, kh, kw) float64, summed per micro-slice, dx or None) for dz (N, O, Ho, Wo)."""
+def backward(cell, plan, dy, want_dx):
+    """(dw (O, C, kh, kw), db (O,) or None, both float64 summed per micro-slice, dx or None)
+    for dy (N, O, Ho, Wo): the gradient of the outputs after the activation when the kernels
+    ran it, else before."""
     x, cut, xp = plan.x, plan.cut, cell.xp
-    kernels = backend.cpu_kernels(dz)
-    dz = xp.ascontiguousarray(dz, dtype=x.dtype)
+    kernels = backend.cpu_kernels(dy)
+    dy = xp.ascontiguousarray(dy, dtype=x.dtype)
+    y = plan.y if plan.act else dy
     (starts, chans), (starts_t, chans_t) = _tables(cell)
-    weights = _kernel(kernels, "direct_conv_weights", cell, cell.padding, x.shape[2:], x.dtype)
+    act, leak, clip = _activation(cell, x.dtype)
+    weights = _kernel(kernels, "direct_conv_weights", cell, plan.act, x.shape[2:], x.dtype)
     dx = run_dx = flipped = None
     if want_dx:
-        run_dx = _kernel(kernels, "direct_conv_input", cell, cell.padding, x.shape[2:], x.dtype)
+        run_dx = _kernel(kernels, "direct_conv_input", cell, plan.act, x.shape[2:], x.dtype)
         flipped = xp.ascontiguousarray(cell.weights.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         dx = xp.empty(x.shape, dtype=x.dtype)
-    shape = cell.weights.shape
+    shape, outputs = cell.weights.shape, dy.shape[1]
 
     def part(a, b):
-        total = None
+        total = None  # float64 (O·C·kh·kw + O): the slices' float32 partials added in order
         for s, e in cut.within(a, b):
-            gw = weights(dz[s:e], x[s:e], starts, chans, xp.empty(shape, dtype=x.dtype))
-            total = slices.add64([gw]) if total is None else slices.add_into(total, gw)
+            sums = xp.empty(shape[0] * shape[1] * shape[2] * shape[3] + outputs, x.dtype)
+            gw, gb = sums[:-outputs].reshape(shape), sums[-outputs:]
+            weights(dy[s:e], y[s:e], leak, clip, x[s:e], starts, chans, gw, gb)
+            total = slices.add64([sums]) if total is None else slices.add_into(total, sums)
         if dx is not None:
-            run_dx(dz[a:b], flipped, starts_t, chans_t, dx[a:b])
+            run_dx(dy[a:b], y[a:b], leak, clip, flipped, starts_t, chans_t, dx[a:b])
         return total
 
-    return slices.add64(backend.run_split(plan.chunks, part)), dx
+    total = slices.add64(backend.run_split(plan.chunks, part))
+    db = None if cell.bias is None else total[-outputs:]
+    return total[:-outputs].reshape(shape), db, dx

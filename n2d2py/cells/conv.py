@@ -123,6 +123,19 @@ def _weight_grad(xp, dz, cols):
 class ConvCell(KernelCell):
     """y = W ⊛ x + b over a (possibly partial) channel map."""
 
+    _direct = None  # the forward's ``_direct.Plan`` when it took the direct path
+
+    def forward(self, xs, train=False):
+        z = self._forward(xs, train)
+        if self.activation is None or (self._direct is not None and self._direct.act):
+            return z  # (the direct kernels ran the activation)
+        return self.activation.forward(z)
+
+    def backward(self, dy):
+        if self._direct is not None and self._direct.act:  # and run its gradient
+            return self._backward(dy)
+        return super().backward(dy)
+
     def out_hw(self, in_hw):
         return [win.out_size(in_hw[i], self.kernel[i], self.stride[i], self.padding[i],
                              self.dilation[i]) for i in range(2)]
@@ -149,12 +162,13 @@ class ConvCell(KernelCell):
     def _forward(self, xs, train):
         x = win.concat_channels(xs)
         n, (o, ho, wo) = x.shape[0], self.out_shape
+        self._direct = None
         if self._groups > 1:
             return self._add_bias(_grouped.forward(self, x)).reshape((n,) + self.out_shape)
-        self._direct = None
         if _direct.worth(self, x):  # few channels: no columns, no GEMMs
             y = self.xp.empty((n,) + self.out_shape, dtype=x.dtype)
             self._direct = _direct.forward(self, x, y)
+            self._chunks, self._cut = self._direct.chunks, self._direct.cut
             return y
         w = self._weight_matrix()
         xp, k = self.xp, w.shape[1]
@@ -260,10 +274,9 @@ class ConvCell(KernelCell):
             dw, dx = _grouped.backward(self, dz, want_dx)
             return self._accumulate(dw, dz, dx)
         if self._direct is not None:
-            self._chunks, self._cut = self._direct.chunks, self._direct.cut  # for the bias
-            dw, dx = _direct.backward(self, self._direct, dz.reshape((n,) + self.out_shape),
-                                      want_dx)
-            return self._accumulate(dw, dz, dx)
+            dw, db, dx = _direct.backward(self, self._direct, dz.reshape((n,) + self.out_shape),
+                                          want_dx)
+            return self._accumulate(dw, dz, dx, db)
         w = self._weight_matrix()
         per_image = _per_image(o, w.shape[1], pixels)
         pointwise = self._pointwise() and per_image
@@ -328,16 +341,18 @@ class ConvCell(KernelCell):
         pixels = pixels or self.out_shape[1] * self.out_shape[2]
         return [((s - a) * pixels, (e - a) * pixels) for s, e in self._cut.within(a, b)]
 
-    def _accumulate(self, dw, dz, dx):
+    def _accumulate(self, dw, dz, dx, db=None):
         """Add the weight gradient (float64, summed per micro-slice; (O, K) in either memory
-        layout, or the weights' shape) and the bias gradient; the input gradients, one per
-        input."""
+        layout, or the weights' shape) and the bias gradient (``db``, summed likewise, or
+        from dz); the input gradients, one per input."""
         grad, o = self.weights.grad, self.weights.shape[0]
         if grad.flags.c_contiguous:  # (O, K) is a view of it
             slices.add_into(grad.reshape(o, -1), dw.reshape(o, -1))
         else:
             grad += dw.reshape(grad.shape)
-        if self.bias is not None:  # per micro-slice sums, the slices' chunks on the threads
+        if db is not None:
+            self.bias.grad += db
+        elif self.bias is not None:  # per micro-slice sums, the slices' chunks on the threads
             cut = self._cut
             sums = backend.run_split(self._chunks, lambda a, b: [
                 dz[s:e].sum(axis=(0, 2)) for s, e in cut.within(a, b)])

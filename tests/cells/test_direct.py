@@ -10,14 +10,16 @@ from n2d2py import backend
 from n2d2py.cells import _direct
 from n2d2py.cells.conv import ConvCell
 
+RELU = "\nActivationFunction=Rectifier"
 CASES = [  # (INI lines, input shape (C, H, W))
-    ("KernelDims=5 5\nNbOutputs=6", (1, 32, 32)),  # LeNet's conv1
-    (f"KernelDims=5 5\nNbOutputs=16\nMapping(sp)={LENET_TABLE}", (6, 14, 14)),  # conv2
+    ("KernelDims=5 5\nNbOutputs=6" + RELU, (1, 32, 32)),  # LeNet's conv1
+    (f"KernelDims=5 5\nNbOutputs=16\nMapping(sp)={LENET_TABLE}" + RELU, (6, 14, 14)),  # conv2
     ("KernelDims=3 3\nNbOutputs=4\nPadding=1", (3, 9, 11)),
-    ("KernelWidth=3\nKernelHeight=2\nNbOutputs=3\nPaddingX=2\nPaddingY=0\nDilation=2",
-     (2, 8, 9)),
-    ("KernelDims=3 3\nNbOutputs=5\nPaddingX=-1\nPaddingY=3", (2, 7, 12)),  # crops, pads more
-    ("KernelDims=4 4\nNbOutputs=2\nNoBias=1", (4, 9, 10)),
+    ("KernelWidth=3\nKernelHeight=2\nNbOutputs=3\nPaddingX=2\nPaddingY=0\nDilation=2"
+     + RELU + "\nActivationFunction.LeakSlope=0.1\nActivationFunction.Clipping=0.5", (2, 8, 9)),
+    ("KernelDims=3 3\nNbOutputs=5\nPaddingX=-1\nPaddingY=3\nActivationFunction=Tanh",
+     (2, 7, 12)),  # crops, pads more; an activation the kernels leave to the cell
+    ("KernelDims=4 4\nNbOutputs=2\nNoBias=1" + RELU, (4, 9, 10)),
 ]
 
 
@@ -58,6 +60,7 @@ def test_direct_matches_im2col_and_torch(everywhere, monkeypatch, ini, shape, dt
     dy = rng.standard_normal((9,) + cell.out_shape).astype(dtype)
     got = _step(cell, x, dy)
     assert cell._direct is not None and len(cell._direct.chunks) == 2
+    assert cell._direct.act == (type(cell.activation).__name__ == "Rectifier")
     monkeypatch.setattr(_direct, "worth", lambda *a: False)  # im2col + GEMM throughout
     ref = _step(cell, x, dy)
     assert cell._direct is None
@@ -76,13 +79,23 @@ def test_direct_matches_im2col_and_torch(everywhere, monkeypatch, ini, shape, dt
     if min(ph, pw) < 0:  # torch pads by ≥ 0: crop x first
         crop = [max(-pw, 0), max(-pw, 0), max(-ph, 0), max(-ph, 0)]
     xc = xt[:, :, crop[2]:xt.shape[2] - crop[3], crop[0]:xt.shape[3] - crop[1]]
-    yt = torch.nn.functional.conv2d(xc, wt, bt, padding=(max(ph, 0), max(pw, 0)),
-                                    dilation=cell.dilation)
+    yt = _torch_activation(cell, torch.nn.functional.conv2d(
+        xc, wt, bt, padding=(max(ph, 0), max(pw, 0)), dilation=cell.dilation))
     yt.backward(torch.from_numpy(dy.astype(np.float64)))
     y, dx, dw, _ = got
     dwt = wt.grad.numpy() * (1 if cell.weights.mask is None else cell.weights.mask)
     for a, b in ((y, yt.detach().numpy()), (dx, xt.grad.numpy()), (dw, dwt)):
         np.testing.assert_allclose(a, b, rtol=0, atol=tol * np.abs(b).max())
+
+
+def _torch_activation(cell, z):
+    act = cell.activation
+    if act is None:
+        return z
+    if type(act).__name__ == "Tanh":
+        return torch.tanh(z)
+    y = torch.where(z > 0, z, act.leak_slope * z)
+    return torch.clamp(y, max=act.clipping) if act.clipping > 0 else y
 
 
 @pytest.mark.parametrize("ini, shape", CASES)
