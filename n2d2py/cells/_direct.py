@@ -57,7 +57,8 @@ def worth(cell, x):
     o, ho, wo = cell.out_shape
     pairs = int(cell.mask.sum())
     return (backend.cpu_kernels(x) is not None and cell.stride == (1, 1)
-            and x.dtype == cell.weights.data.dtype and wo >= MIN_WIDTH and ho * wo > 1
+            and x.dtype in (np.float32, np.float64) and x.dtype == cell.weights.data.dtype
+            and wo >= MIN_WIDTH and ho * wo > 1
             and cell.kernel[0] * cell.kernel[1] >= MIN_AREA and pairs <= MAX_PAIRS
             and (o <= MAX_OUTPUTS or pairs < cell.mask.size))
 
@@ -78,6 +79,7 @@ def _tables(cell):
 
 
 def _kernel(kernels, name, cell, act, hw, dtype):
+    """The compiled kernel ``name`` for the cell's window on input planes of ``hw``."""
     return getattr(kernels, name)(*cell.kernel, *cell.dilation, *cell.padding, *hw,
                                   np.dtype(dtype), act)
 
@@ -101,8 +103,8 @@ def forward(cell, x, y):
     act, leak, clip = _activation(cell, x.dtype)
     run = _kernel(kernels, "direct_conv", cell, act, x.shape[2:], x.dtype)
     weights = xp.ascontiguousarray(cell.weights.data)
-    bias = (xp.zeros(y.shape[1], x.dtype) if cell.bias is None
-            else xp.ascontiguousarray(cell.bias.data))
+    bias = (xp.zeros(y.shape[1], x.dtype) if cell.bias is None  # (one signature per kernel)
+            else xp.ascontiguousarray(cell.bias.data, dtype=x.dtype))
 
     def part(a, b):
         run(x[a:b], weights, bias, starts, chans, leak, clip, y[a:b])
@@ -123,8 +125,8 @@ def backward(cell, plan, dy, want_dx):
     dy = xp.ascontiguousarray(dy, dtype=x.dtype)
     y = plan.y if plan.act else dy
     (starts, chans), (starts_t, chans_t) = _tables(cell)
-    act, leak, clip = _activation(cell, x.dtype)
-    weights = _kernel(kernels, "direct_conv_weights", cell, plan.act, x.shape[2:], x.dtype)
+    _, leak, clip = _activation(cell, x.dtype)
+    run_dw = _kernel(kernels, "direct_conv_weights", cell, plan.act, x.shape[2:], x.dtype)
     dx = run_dx = flipped = None
     if want_dx:
         run_dx = _kernel(kernels, "direct_conv_input", cell, plan.act, x.shape[2:], x.dtype)
@@ -137,7 +139,7 @@ def backward(cell, plan, dy, want_dx):
         for s, e in cut.within(a, b):
             sums = xp.empty(shape[0] * shape[1] * shape[2] * shape[3] + outputs, x.dtype)
             gw, gb = sums[:-outputs].reshape(shape), sums[-outputs:]
-            weights(dy[s:e], y[s:e], leak, clip, x[s:e], starts, chans, gw, gb)
+            run_dw(dy[s:e], y[s:e], leak, clip, x[s:e], starts, chans, gw, gb)
             total = slices.add64([sums]) if total is None else slices.add_into(total, sums)
         if dx is not None:
             run_dx(dy[a:b], y[a:b], leak, clip, flipped, starts_t, chans_t, dx[a:b])
