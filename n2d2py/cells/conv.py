@@ -3,16 +3,18 @@
 On the CPU the batch is split into one chunk of images per worker thread (``backend``); each
 thread runs im2col and the GEMMs on groups of images in a reused buffer, and its backward
 computes the same columns again for the partial weight gradients and the input gradient
-through im2col's adjoint (CuPy keeps one chunk's columns instead). On large planes
-(``_winograd.worth``), a 3×3 stride-1 convolution's forward and input gradient run as
-Winograd F(4×4, 3×3) convolutions instead (the weight gradient does not). The chunks are
+through im2col's adjoint (CuPy keeps one chunk's columns instead). A 3×3 stride-1
+convolution with enough channels and tiles (``_winograd.worth``) runs its forward, input
+gradient and weight gradient by Winograd's F(4×4, 3×3) instead, without columns. The chunks are
 unions of the batch's micro-slices (``parallel.slices``), and the work inside a chunk is
 grouped slice by slice: the weight and bias gradients are float32 sums per micro-slice added
 in float64, and every GEMM sees the same images whatever the threads and processes.
 
 Keys, channel map, Params and weight files: ``cells.kernel.KernelCell``. Grouped and
 depthwise maps (``mapping.even_groups``) are computed group by group (``_grouped``), never as
-the dense masked GEMM. A 1×1 convolution at stride 1 without padding reads its input as the
+the dense masked GEMM. Stride-1 layers with 5×5 kernels or larger and few channel pairs
+(LeNet's conv1 and conv2) run as direct convolutions, their Rectifier and bias inside the
+kernels (``_direct``). A 1×1 convolution at stride 1 without padding reads its input as the
 columns (no im2col copy) and writes its input gradient in place.
 """
 
@@ -20,7 +22,7 @@ from functools import cached_property
 
 from n2d2py import backend
 from n2d2py.backend import array_module
-from n2d2py.cells import _grouped, _winograd
+from n2d2py.cells import _direct, _grouped, _winograd
 from n2d2py.cells import _windows as win
 from n2d2py.cells.kernel import KERNEL_KEYS, KernelCell, check_window, masked
 from n2d2py.cells.mapping import even_groups
@@ -123,6 +125,19 @@ def _weight_grad(xp, dz, cols):
 class ConvCell(KernelCell):
     """y = W ⊛ x + b over a (possibly partial) channel map."""
 
+    _direct = None  # the forward's ``_direct.Plan`` when it took the direct path
+
+    def forward(self, xs, train=False):
+        z = self._forward(xs, train)
+        if self.activation is None or (self._direct is not None and self._direct.act):
+            return z  # (the direct kernels ran the activation)
+        return self.activation.forward(z)
+
+    def backward(self, dy):
+        if self._direct is not None and self._direct.act:  # and run its gradient
+            return self._backward(dy)
+        return super().backward(dy)
+
     def out_hw(self, in_hw):
         return [win.out_size(in_hw[i], self.kernel[i], self.stride[i], self.padding[i],
                              self.dilation[i]) for i in range(2)]
@@ -149,8 +164,14 @@ class ConvCell(KernelCell):
     def _forward(self, xs, train):
         x = win.concat_channels(xs)
         n, (o, ho, wo) = x.shape[0], self.out_shape
+        self._direct = None
         if self._groups > 1:
             return self._add_bias(_grouped.forward(self, x)).reshape((n,) + self.out_shape)
+        if _direct.worth(self, x):  # few channels: no columns, no GEMMs
+            y = self.xp.empty((n,) + self.out_shape, dtype=x.dtype)
+            self._direct = _direct.forward(self, x, y)
+            self._chunks, self._cut = self._direct.chunks, self._direct.cut
+            return y
         w = self._weight_matrix()
         xp, k = self.xp, w.shape[1]
         y = xp.empty((n, o, ho * wo), dtype=xp.result_type(x.dtype, w.dtype))
@@ -254,6 +275,10 @@ class ConvCell(KernelCell):
         if self._groups > 1:
             dw, dx = _grouped.backward(self, dz, want_dx)
             return self._accumulate(dw, dz, dx)
+        if self._direct is not None:
+            dw, db, dx = _direct.backward(self, self._direct, dz.reshape((n,) + self.out_shape),
+                                          want_dx)
+            return self._accumulate(dw, dz, dx, db)
         w = self._weight_matrix()
         per_image = _per_image(o, w.shape[1], pixels)
         pointwise = self._pointwise() and per_image
@@ -334,16 +359,18 @@ class ConvCell(KernelCell):
         pixels = pixels or self.out_shape[1] * self.out_shape[2]
         return [((s - a) * pixels, (e - a) * pixels) for s, e in self._cut.within(a, b)]
 
-    def _accumulate(self, dw, dz, dx):
+    def _accumulate(self, dw, dz, dx, db=None):
         """Add the weight gradient (float64, summed per micro-slice; (O, K) in either memory
-        layout, or the weights' shape) and the bias gradient; the input gradients, one per
-        input."""
+        layout, or the weights' shape) and the bias gradient (``db``, summed likewise, or
+        from dz); the input gradients, one per input."""
         grad, o = self.weights.grad, self.weights.shape[0]
         if grad.flags.c_contiguous:  # (O, K) is a view of it
             slices.add_into(grad.reshape(o, -1), dw.reshape(o, -1))
         else:
             grad += dw.reshape(grad.shape)
-        if self.bias is not None:  # per micro-slice sums, the slices' chunks on the threads
+        if db is not None:
+            self.bias.grad += db
+        elif self.bias is not None:  # per micro-slice sums, the slices' chunks on the threads
             cut = self._cut
             sums = backend.run_split(self._chunks, lambda a, b: [
                 dz[s:e].sum(axis=(0, 2)) for s, e in cut.within(a, b)])

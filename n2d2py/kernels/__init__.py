@@ -26,6 +26,9 @@ from n2d2py.kernels.batchnorm import (
 from n2d2py.kernels.depthwise import (
     depthwise, depthwise_backward_input, depthwise_backward_weights,
 )
+from n2d2py.kernels.direct import conv as direct_conv
+from n2d2py.kernels.direct import conv_input as direct_conv_input
+from n2d2py.kernels.direct import conv_weights as direct_conv_weights
 from n2d2py.kernels.sgd import sgd_momentum
 from n2d2py.kernels.sums import add_rows, add_transposed
 from n2d2py.kernels.winograd import gradient_transform as winograd_gradient
@@ -39,8 +42,8 @@ from n2d2py.kernels.windows import (
 __all__ = [
     "add_rectifier", "add_rows", "add_transposed", "average_pool", "average_pool_backward",
     "channel_sums", "col2im", "depthwise", "depthwise_backward_input",
-    "depthwise_backward_weights", "im2col", "max_pool", "max_pool_backward", "normalize",
-    "normalize_backward", "normalize_backward_sums", "rectifier", "rectifier_backward",
-    "sgd_momentum", "transpose_last", "winograd_gradient", "winograd_input",
-    "winograd_output",
+    "depthwise_backward_weights", "direct_conv", "direct_conv_input", "direct_conv_weights",
+    "im2col", "max_pool", "max_pool_backward", "normalize", "normalize_backward",
+    "normalize_backward_sums", "rectifier", "rectifier_backward", "sgd_momentum",
+    "transpose_last", "winograd_gradient", "winograd_input", "winograd_output",
 ]
