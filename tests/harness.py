@@ -67,6 +67,24 @@ def build(cls, text, name, shapes, config=None, seed=0, names=None, device=None)
     return cell
 
 
+def conv_cell(ini, shape, seed=0):
+    """A Conv cell from the ``ini`` lines of its section, on an input of ``shape`` (C, H, W)."""
+    from n2d2py.cells.conv import ConvCell
+
+    return build(ConvCell, f"[conv]\nType=Conv\n{ini}\n[cfg]\n", "conv", [shape], ["cfg"],
+                 seed=seed)
+
+
+def learning_step(cell, x, dy):
+    """(y, dx, weight gradient, bias gradient or None) of one forward and backward of
+    ``cell`` on x with the output gradient dy, from zeroed gradients."""
+    cell.zero_grad()
+    y = cell.forward([x], train=True)
+    dx = cell.backward(dy)[0]
+    bias = None if cell.bias is None else cell.bias.grad.copy()
+    return y, dx, cell.weights.grad.copy(), bias
+
+
 def initialize(cell, device=None):
     for p in cell.params():
         p.initialize(device or cell.device)

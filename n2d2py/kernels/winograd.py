@@ -26,7 +26,27 @@ the arrays' dtype (a Python 4 would make the arithmetic float64).
 
 import numpy as np
 
-from n2d2py.kernels._compile import _specialised
+from n2d2py.kernels._compile import _specialised, helper
+
+
+def _bt(out, q, a0, a1, a2, a3, a4, a5, two, four, five):
+    """out[0:6, q] = Bᵀ (a0, ..., a5): one row or column of a 6×6 input tile transformed."""
+    out[0, q] = four * a0 - five * a2 + a4
+    out[1, q] = (a3 + a4) - four * (a1 + a2)
+    out[2, q] = (a4 - a3) + four * (a1 - a2)
+    out[3, q] = (a4 - a2) + two * (a3 - a1)
+    out[4, q] = (a4 - a2) - two * (a3 - a1)
+    out[5, q] = four * a1 - five * a3 + a5
+
+
+def _a(out, q, a0, a1, a2, a3, two, four, eight):
+    """out[0:6, q] = A (a0, ..., a3): one row or column of a 4×4 gradient tile transformed."""
+    out[0, q] = a0
+    out[1, q] = a0 + a1 + a2 + a3
+    out[2, q] = a0 - a1 + a2 - a3
+    out[3, q] = a0 + two * a1 + four * a2 + eight * a3
+    out[4, q] = a0 - two * a1 + four * a2 - eight * a3
+    out[5, q] = a3
 
 
 @_specialised
@@ -34,6 +54,7 @@ def input_transform(ph, pw, dtype):
     """kernel(x, th, tw, rows, v): x (g, C, H, W) a group of images, padded by (ph, pw) ≥ 0
     and with zeros past it; rows (12, C·g·R·4 + 8) scratch; v (36, C·g·R) set here."""
     two, four, five = (np.dtype(dtype).type(k) for k in (2, 4, 5))
+    b_row = helper(_bt)
 
     def kernel(x, th, tw, rows, v):
         g_, c_, h, w = x.shape
@@ -57,35 +78,17 @@ def input_transform(ph, pw, dtype):
                 far[:, at + hi:at + wide] = 0
                 u = near[:, at + pw:at + pw + lo]
                 for q in range(lo):
-                    a0, a1, a2, a3, a4, a5 = d0[q], d1[q], d2[q], d3[q], d4[q], d5[q]
-                    u[0, q] = four * a0 - five * a2 + a4
-                    u[1, q] = (a3 + a4) - four * (a1 + a2)
-                    u[2, q] = (a4 - a3) + four * (a1 - a2)
-                    u[3, q] = (a4 - a2) + two * (a3 - a1)
-                    u[4, q] = (a4 - a2) - two * (a3 - a1)
-                    u[5, q] = four * a1 - five * a3 + a5
-                u = far[:, at:at + hi]
+                    b_row(u, q, d0[q], d1[q], d2[q], d3[q], d4[q], d5[q], two, four, five)
+                u, s = far[:, at:at + hi], 4 - pw
                 for q in range(hi):  # the same, 4 columns to the left
-                    a0, a1, a2 = d0[q + 4 - pw], d1[q + 4 - pw], d2[q + 4 - pw]
-                    a3, a4, a5 = d3[q + 4 - pw], d4[q + 4 - pw], d5[q + 4 - pw]
-                    u[0, q] = four * a0 - five * a2 + a4
-                    u[1, q] = (a3 + a4) - four * (a1 + a2)
-                    u[2, q] = (a4 - a3) + four * (a1 - a2)
-                    u[3, q] = (a4 - a2) + two * (a3 - a1)
-                    u[4, q] = (a4 - a2) - two * (a3 - a1)
-                    u[5, q] = four * a1 - five * a3 + a5
+                    b_row(u, q, d0[q + s], d1[q + s], d2[q + s], d3[q + s], d4[q + s], d5[q + s],
+                       two, four, five)
         for a in range(6):  # (Bᵀ d) B: the columns' combinations, tile by tile
             e, f = near[a], far[a]
             t = v[6 * a:6 * a + 6]
             for p in range(c_ * g_ * th * tw):
-                e0, e1, e2, e3 = e[4 * p], e[4 * p + 1], e[4 * p + 2], e[4 * p + 3]
-                e4, e5 = f[4 * p], f[4 * p + 1]
-                t[0, p] = four * e0 - five * e2 + e4
-                t[1, p] = (e3 + e4) - four * (e1 + e2)
-                t[2, p] = (e4 - e3) + four * (e1 - e2)
-                t[3, p] = (e4 - e2) + two * (e3 - e1)
-                t[4, p] = (e4 - e2) - two * (e3 - e1)
-                t[5, p] = four * e1 - five * e3 + e5
+                b_row(t, p, e[4 * p], e[4 * p + 1], e[4 * p + 2], e[4 * p + 3], f[4 * p],
+                   f[4 * p + 1], two, four, five)
         return v
 
     return kernel
@@ -150,6 +153,7 @@ def gradient_transform(dtype):
     of dz (zeros past Ho and Wo). With the input's transform
     V, Σ_tiles z[ξ] V[ξ]ᵀ is the gradient of U = G g Gᵀ, which Gᵀ · G turns into g's."""
     two, four, eight = (np.dtype(dtype).type(k) for k in (2, 4, 8))
+    a_row = helper(_a)
 
     def kernel(dz, th, tw, rows, z):
         g_, o_, ho, wo = dz.shape
@@ -168,25 +172,13 @@ def gradient_transform(dtype):
                 d3 = plane[r + 3] if r + 3 < ho else zero
                 u = rows[:, at:at + wo]
                 for q in range(wo):
-                    a0, a1, a2, a3 = d0[q], d1[q], d2[q], d3[q]
-                    u[0, q] = a0
-                    u[1, q] = a0 + a1 + a2 + a3
-                    u[2, q] = a0 - a1 + a2 - a3
-                    u[3, q] = a0 + two * a1 + four * a2 + eight * a3
-                    u[4, q] = a0 - two * a1 + four * a2 - eight * a3
-                    u[5, q] = a3
+                    a_row(u, q, d0[q], d1[q], d2[q], d3[q], two, four, eight)
         end = o_ * g_ * stride
         for a in range(6):  # (A dY) Aᵀ: the columns' combinations, tile by tile
             e = rows[a]
             t = z[6 * a:6 * a + 6]
             for p in range(end // 4):
-                e0, e1, e2, e3 = e[4 * p], e[4 * p + 1], e[4 * p + 2], e[4 * p + 3]
-                t[0, p] = e0
-                t[1, p] = e0 + e1 + e2 + e3
-                t[2, p] = e0 - e1 + e2 - e3
-                t[3, p] = e0 + two * e1 + four * e2 + eight * e3
-                t[4, p] = e0 - two * e1 + four * e2 - eight * e3
-                t[5, p] = e3
+                a_row(t, p, e[4 * p], e[4 * p + 1], e[4 * p + 2], e[4 * p + 3], two, four, eight)
         return z
 
     return kernel

@@ -4,11 +4,10 @@ path they replace, against PyTorch, by finite differences, and bit for bit acros
 import numpy as np
 import pytest
 import torch
-from harness import LENET_TABLE, build, check_gradients
+from harness import LENET_TABLE, check_gradients, conv_cell, learning_step
 
 from n2d2py import backend
 from n2d2py.cells import _direct
-from n2d2py.cells.conv import ConvCell
 
 RELU = "\nActivationFunction=Rectifier"
 CASES = [  # (INI lines, input shape (C, H, W))
@@ -35,34 +34,21 @@ def everywhere(monkeypatch):
     monkeypatch.setattr(backend, "MIN_CHUNK_WORK", 1)
 
 
-def _conv(ini, shape, seed=0):
-    return build(ConvCell, f"[conv]\nType=Conv\n{ini}\n[cfg]\n", "conv", [shape], ["cfg"],
-                 seed=seed)
-
-
-def _step(cell, x, dy):
-    cell.zero_grad()
-    y = cell.forward([x], train=True)
-    dx = cell.backward(dy)[0]
-    bias = None if cell.bias is None else cell.bias.grad.copy()
-    return y, dx, cell.weights.grad.copy(), bias
-
-
 @pytest.mark.parametrize("ini, shape", CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_direct_matches_im2col_and_torch(everywhere, monkeypatch, ini, shape, dtype):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((9,) + shape).astype(dtype)
-    cell = _conv(ini, shape)
+    cell = conv_cell(ini, shape)
     for p in cell.params():
         p.data = p.data.astype(dtype)
     cell.needs_input_grad = True
     dy = rng.standard_normal((9,) + cell.out_shape).astype(dtype)
-    got = _step(cell, x, dy)
+    got = learning_step(cell, x, dy)
     assert cell._direct is not None and len(cell._direct.chunks) == 2
     assert cell._direct.act == (type(cell.activation).__name__ == "Rectifier")
     monkeypatch.setattr(_direct, "worth", lambda *a: False)  # im2col + GEMM throughout
-    ref = _step(cell, x, dy)
+    ref = learning_step(cell, x, dy)
     assert cell._direct is None
     tol = 1e-5 if dtype == np.float32 else 1e-12  # relative to the largest value
     for a, b in zip(got, ref):
@@ -100,7 +86,7 @@ def _torch_activation(cell, z):
 
 @pytest.mark.parametrize("ini, shape", CASES)
 def test_direct_gradients(everywhere, ini, shape):
-    cell = _conv(ini, shape)
+    cell = conv_cell(ini, shape)
     cell.needs_input_grad = True
     check_gradients(cell, [np.random.default_rng(3).standard_normal((3,) + shape)],
                     train=True)
@@ -117,10 +103,10 @@ def test_direct_is_bitwise_the_same_on_any_number_of_threads(monkeypatch, ini, s
     results = []
     for pool in (False, backend._Pool(2), backend._Pool(3)):
         monkeypatch.setattr(backend, "_workers", pool)
-        cell = _conv(ini, shape)
+        cell = conv_cell(ini, shape)
         cell.needs_input_grad = True
         dy = np.random.default_rng(6).standard_normal((16,) + cell.out_shape)
-        results.append(_step(cell, x, dy.astype(np.float32)))
+        results.append(learning_step(cell, x, dy.astype(np.float32)))
         assert len(cell._direct.chunks) == (pool.threads if pool else 1)
     for other in results[1:]:
         for a, b in zip(results[0], other):
@@ -129,7 +115,7 @@ def test_direct_is_bitwise_the_same_on_any_number_of_threads(monkeypatch, ini, s
 
 def test_where_the_direct_path_runs():
     def takes(ini, shape, x_dtype=np.float32):
-        cell = _conv(ini, shape)
+        cell = conv_cell(ini, shape)
         return _direct.worth(cell, np.zeros((2,) + shape, x_dtype))
 
     assert takes(*CASES[0]) and takes(*CASES[1])  # LeNet's conv1, and conv2 (a partial map)

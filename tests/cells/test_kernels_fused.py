@@ -4,13 +4,12 @@ values, the gradients and by finite differences."""
 
 import numpy as np
 import pytest
-from harness import build, check_gradients
+from harness import build, check_gradients, conv_cell, learning_step
 
 from n2d2py import activations, backend
 from n2d2py.cells import _windows as win
 from n2d2py.cells import pool as pool_module
 from n2d2py.cells.batchnorm import BatchNormCell
-from n2d2py.cells.conv import ConvCell
 
 GROUPED = [  # (INI lines, input shape): depthwise, depthwise strided/dilated, grouped
     ("KernelDims=3 3\nNbOutputs=4\nPadding=1\nMapping.ChannelsPerGroup=1", (4, 6, 5)),
@@ -36,18 +35,6 @@ def xp_path(monkeypatch):
         monkeypatch.setattr(module, "cpu_kernels", lambda a: None)
 
 
-def _conv(ini, shape, seed=0):
-    text = f"[conv]\nType=Conv\n{ini}\n[cfg]\n"
-    return build(ConvCell, text, "conv", [shape], ["cfg"], seed=seed)
-
-
-def _run(cell, x, dy):
-    cell.zero_grad()
-    y = cell.forward([x], train=True)
-    dx = cell.backward(dy)[0]
-    return y, dx, cell.weights.grad.copy(), cell.bias.grad.copy()
-
-
 @pytest.mark.parametrize("ini, shape", GROUPED)
 @pytest.mark.parametrize("path", ["compiled", "xp"])
 def test_grouped_convolution_matches_the_dense_masked_gemm(request, monkeypatch, ini, shape,
@@ -57,27 +44,27 @@ def test_grouped_convolution_matches_the_dense_masked_gemm(request, monkeypatch,
     if path == "xp":
         request.getfixturevalue("xp_path")
     x = np.random.default_rng(1).standard_normal((5,) + shape).astype(np.float32)
-    cell = _conv(ini, shape)
+    cell = conv_cell(ini, shape)
     assert cell._groups > 1
     dy = np.random.default_rng(2).standard_normal((5,) + cell.out_shape).astype(np.float32)
-    got = _run(cell, x, dy)
+    got = learning_step(cell, x, dy)
     assert cell._depthwise == (path == "compiled" and "ChannelsPerGroup=1" in ini)
-    dense = _conv(ini, shape)
+    dense = conv_cell(ini, shape)
     dense._groups = 1  # the masked dense GEMM
-    for a, b in zip(got, _run(dense, x, dy)):
+    for a, b in zip(got, learning_step(dense, x, dy)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     assert (got[2][~cell.mask] == 0).all()  # unmapped weights get no gradient
 
 
 @pytest.mark.parametrize("ini, shape", GROUPED[:3])
 def test_grouped_convolution_gradients(ini, shape):
-    cell = _conv(ini, shape)
+    cell = conv_cell(ini, shape)
     check_gradients(cell, [np.random.default_rng(3).standard_normal((2,) + shape)])
 
 
 def test_pointwise_convolution_reads_its_input_as_columns():
     x = np.random.default_rng(4).standard_normal((3, 5, 4, 4))
-    cell = _conv("KernelDims=1 1\nNbOutputs=3", (5, 4, 4))
+    cell = conv_cell("KernelDims=1 1\nNbOutputs=3", (5, 4, 4))
     assert cell._pointwise()
     check_gradients(cell, [x])
 

@@ -4,11 +4,10 @@ im2col + GEMM path they replace, against PyTorch, and by finite differences."""
 import numpy as np
 import pytest
 import torch
-from harness import build, check_gradients
+from harness import check_gradients, conv_cell, learning_step
 
 from n2d2py import backend
 from n2d2py.cells import _winograd
-from n2d2py.cells.conv import ConvCell
 
 CASES = [  # (INI lines, input shape (C, H, W))
     ("KernelDims=3 3\nNbOutputs=8\nPadding=1", (8, 8, 8)),
@@ -39,30 +38,19 @@ def everywhere(monkeypatch):
     return calls
 
 
-def _conv(ini, shape, seed=0):
-    return build(ConvCell, f"[conv]\nType=Conv\n{ini}\n[cfg]\n", "conv", [shape], ["cfg"],
-                 seed=seed)
-
-
-def _step(cell, x, dy):
-    cell.zero_grad()
-    y = cell.forward([x], train=True)
-    return y, cell.backward(dy)[0], cell.weights.grad.copy()
-
-
 @pytest.mark.parametrize("ini, shape", CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_winograd_matches_im2col_and_torch(everywhere, monkeypatch, ini, shape, dtype):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((5,) + shape).astype(dtype)
-    cell = _conv(ini, shape)
+    cell = conv_cell(ini, shape)
     cell.weights.data = cell.weights.data.astype(dtype)
     dy = rng.standard_normal((5,) + cell.out_shape).astype(dtype)
-    y, dx, dw = _step(cell, x, dy)
+    y, dx, dw, _ = learning_step(cell, x, dy)
     assert everywhere.count("run") >= 2, "Winograd ran neither the forward nor the input gradient"
     assert "weight_gradient" in everywhere
     monkeypatch.setattr(_winograd, "worth", lambda *a: False)  # im2col + GEMM throughout
-    y0, dx0, dw0 = _step(cell, x, dy)
+    y0, dx0, dw0, _ = learning_step(cell, x, dy)
     tol = 1e-5 if dtype == np.float32 else 1e-12  # relative to the largest value
     for got, ref in ((y, y0), (dx, dx0), (dw, dw0)):
         np.testing.assert_allclose(got, ref, rtol=0, atol=tol * np.abs(ref).max())
@@ -77,14 +65,14 @@ def test_winograd_matches_im2col_and_torch(everywhere, monkeypatch, ini, shape, 
 
 @pytest.mark.parametrize("ini, shape", CASES[:4])
 def test_winograd_gradients(everywhere, ini, shape):
-    cell = _conv(ini, shape)
+    cell = conv_cell(ini, shape)
     check_gradients(cell, [np.random.default_rng(3).standard_normal((2,) + shape)])
     assert everywhere
 
 
 def test_where_winograd_runs():
     def runs(ini, shape, batch=64, dtype=np.float32):
-        return _winograd.for_forward(_conv(ini, shape), np.zeros((batch,) + shape, dtype))
+        return _winograd.for_forward(conv_cell(ini, shape), np.zeros((batch,) + shape, dtype))
 
     same = "KernelDims=3 3\nNbOutputs={}\nPadding=1"
     assert runs(same.format(4), (16, 32, 32))
@@ -109,16 +97,16 @@ def test_small_batches_take_im2col(monkeypatch):
         monkeypatch.setattr(_winograd, name,
                             lambda *a, name=name, real=real: calls.append(name) or real(*a))
     shape = (32, 8, 8)
-    cell = _conv("KernelDims=3 3\nNbOutputs=16\nPadding=1", shape)
+    cell = conv_cell("KernelDims=3 3\nNbOutputs=16\nPadding=1", shape)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((64,) + shape).astype(np.float32)
     dy = rng.standard_normal((64,) + cell.out_shape).astype(np.float32)
-    got = _step(cell, x, dy)
+    got = learning_step(cell, x, dy)
     assert calls.count("run") >= 2 and "weight_gradient" in calls
     calls.clear()
-    small = [_step(cell, x[a:a + 16], dy[a:a + 16]) for a in range(0, 64, 16)]
+    small = [learning_step(cell, x[a:a + 16], dy[a:a + 16]) for a in range(0, 64, 16)]
     assert not calls
-    for part, (y, dx, dw) in zip(range(0, 64, 16), small):
+    for part, (y, dx, _, _) in zip(range(0, 64, 16), small):
         for a, b in ((got[0][part:part + 16], y), (got[1][part:part + 16], dx)):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max())
     dw = sum(part[2].astype(np.float64) for part in small)

@@ -190,6 +190,9 @@ def test_large_products_on_the_worker_threads_do_not_depend_on_them(monkeypatch)
     np.testing.assert_allclose(total, exact, rtol=1e-5, atol=1e-4)
 
 
+_ROWS = ["1 0 1 1", "1 1 0 1", "0 1 1 0", "1 0 1 1", "0 1 0 1", "1 1 1 0", "0 0 1 1", "1 1 0 0"]
+MAP = "Mapping(pool1)=" + " \\\n".join(_ROWS * 2) + "\n"  # conv2's partial map of pool1's 16
+
 NET = (
     mnist_head("Validation=0.002\n", "SizeX=32\nSizeY=32\nBatchSize=24\n")
     + """[sp.Transformation]
@@ -226,23 +229,9 @@ Type=Conv
 KernelDims=3 3
 NbOutputs=4
 ActivationFunction=Rectifier
-Mapping(pool1)=1 0 1 1 \\
-1 1 0 1 \\
-0 1 1 0 \\
-1 0 1 1 \\
-0 1 0 1 \\
-1 1 1 0 \\
-0 0 1 1 \\
-1 1 0 0 \\
-1 0 1 1 \\
-1 1 0 1 \\
-0 1 1 0 \\
-1 0 1 1 \\
-0 1 0 1 \\
-1 1 1 0 \\
-0 0 1 1 \\
-1 1 0 0
-ConfigSection=common.config
+"""
+    + MAP
+    + """ConfigSection=common.config
 [conv3]
 Input=conv2
 Type=Conv
