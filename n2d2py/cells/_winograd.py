@@ -141,7 +141,8 @@ def run(xp, p, x, y, bias=None):
         xp, [(12, c * 4 * most + 8), (36, c, most), (36, o, most), (6, 4, chunk * p.span),
              (4, chunk * 4 * p.span)], [x.dtype, x.dtype, y.dtype, y.dtype, y.dtype],
         [0, 1, 4, 2, 3])
-    sums, rows_out = _take(sums, (6, 4, chunk * p.span)), _take(rows_out, (4, chunk * 4 * p.span))
+    sums = _take(sums, (6, 4, chunk * p.span))
+    rows_out = _take(rows_out, (4, chunk * 4 * p.span))
     for s in range(0, x.shape[0], p.group):
         e = min(x.shape[0], s + p.group)
         size = (e - s) * p.span
@@ -193,10 +194,9 @@ def weights_from_tiles(xp, m):
 
 def forward(cell, x, w, y, chunks, cut, bias=None):
     """y (N, O, Ho·Wo) = ``cell``'s convolution of x by the dense ``w`` (O, C·9) (+ ``bias``,
-    (O, 1));
-    the batch split in ``chunks`` over the worker threads, each run micro-slice by micro-slice
+    (O, 1)), the batch split in ``chunks`` over the worker threads, each run micro-slice by micro-slice
     of ``cut`` (``parallel.slices``: a GEMM's groups of images, and so its values, are then
-    the same whatever the threads and processes)."""
+    the same whatever the threads and processes). Returns the Plan."""
     xp = cell.xp
     o, ho, wo = cell.out_shape
     p = plan(xp, w.reshape(o, -1, 3, 3), cell.padding, (ho, wo), x.dtype)
@@ -204,7 +204,7 @@ def forward(cell, x, w, y, chunks, cut, bias=None):
     planes = y.reshape(x.shape[0], o, ho, wo)
     backend.run_split(chunks, lambda a, b: [run(xp, p, x[s:e], planes[s:e], bias)
                                             for s, e in cut.within(a, b)])
-    return y
+    return p
 
 
 def input_gradient_plan(cell, w, x_shape, dtype):

@@ -66,8 +66,8 @@ LARGE_WEIGHTS = 1 << 18
 
 def _image_step(x, o, k, pixels):
     """Images per im2col + GEMM group: on the CPU as many as keep their columns within
-    COLS_BUDGET (INNER_COLS_BUDGET side by side with large weights), else None (CuPy: the whole chunk at once,
-    columns kept for the backward)."""
+    COLS_BUDGET (INNER_COLS_BUDGET side by side with large weights), else None (CuPy: the
+    whole chunk at once, columns kept for the backward)."""
     if backend.cpu_kernels(x) is None:
         return None
     large = _inner(o, k, pixels) and o * k >= LARGE_WEIGHTS
@@ -126,6 +126,7 @@ class ConvCell(KernelCell):
     """y = W ⊛ x + b over a (possibly partial) channel map."""
 
     _direct = None  # the forward's ``_direct.Plan`` when it took the direct path
+    _winograd_plan = None  # the forward's ``_winograd.Plan`` when it took Winograd's
 
     def forward(self, xs, train=False):
         z = self._forward(xs, train)
@@ -205,8 +206,9 @@ class ConvCell(KernelCell):
         self._cut = slices.cut(self.device, n)
         self._chunks = backend.split_batch(x, n, y.size * k // backend.GEMM_WORK,
                                            self._cut.bounds)
+        self._winograd_plan = None  # the forward's Plan: its weight gradient's geometry
         if step is not None and _winograd.for_forward(self, x):  # the backward: columns again
-            _winograd.forward(self, x, w, y, self._chunks, self._cut, bias)
+            self._winograd_plan = _winograd.forward(self, x, w, y, self._chunks, self._cut, bias)
             self._cols = [None] * len(self._chunks)
         else:
             self._cols = backend.run_split(self._chunks, part)
@@ -292,10 +294,9 @@ class ConvCell(KernelCell):
                 and _winograd.for_input_gradient(self, self._x_shape, dz)):
             winograd = _winograd.input_gradient_plan(self, w, self._x_shape, dz.dtype)
         weights = None  # the weight gradient by Winograd too (when dx needs no columns)
-        if (step is not None and (dx is None or winograd is not None)
-                and self._x.dtype == dz.dtype and _winograd.for_forward(self, self._x)):
-            weights = _winograd.plan(xp, w.reshape(o, -1, 3, 3), self.padding,
-                                     self.out_shape[1:], dz.dtype)
+        if (self._winograd_plan is not None and (dx is None or winograd is not None)
+                and self._x.dtype == dz.dtype):
+            weights = self._winograd_plan
             x_planes = xp.ascontiguousarray(self._x)
         if winograd is not None or weights is not None:
             dz_planes = xp.ascontiguousarray(dz).reshape((n,) + self.out_shape)
