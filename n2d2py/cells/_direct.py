@@ -145,6 +145,6 @@ def backward(cell, plan, dy, want_dx):
             run_dx(dy[a:b], y[a:b], leak, clip, flipped, starts_t, chans_t, dx[a:b])
         return total
 
-    total = slices.add64(backend.run_split(plan.chunks, part))
+    total = slices.add_chunks(backend.run_split(plan.chunks, part))
     db = None if cell.bias is None else total[-outputs:]
     return total[:-outputs].reshape(shape), db, dx

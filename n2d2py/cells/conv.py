@@ -348,7 +348,7 @@ class ConvCell(KernelCell):
                                     self.padding, self.dilation, out=dx[a:b])
             return dw
 
-        dw = slices.add64(backend.run_split(self._chunks, part, self._cols))  # (O, K), float64
+        dw = slices.add_chunks(backend.run_split(self._chunks, part, self._cols))  # (O, K), float64
         if weights is not None:  # the sums of its tiles' products, (36, O, C)
             dw = _winograd.weights_from_tiles(xp, dw)
         if self.weights.mask is not None:
