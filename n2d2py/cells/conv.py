@@ -165,7 +165,7 @@ class ConvCell(KernelCell):
     def _forward(self, xs, train):
         x = win.concat_channels(xs)
         n, (o, ho, wo) = x.shape[0], self.out_shape
-        self._direct = None
+        self._direct = self._winograd_plan = None  # set by the path this forward takes
         if self._groups > 1:
             return self._add_bias(_grouped.forward(self, x)).reshape((n,) + self.out_shape)
         if _direct.worth(self, x):  # few channels: no columns, no GEMMs
@@ -206,7 +206,6 @@ class ConvCell(KernelCell):
         self._cut = slices.cut(self.device, n)
         self._chunks = backend.split_batch(x, n, y.size * k // backend.GEMM_WORK,
                                            self._cut.bounds)
-        self._winograd_plan = None  # the forward's Plan: its weight gradient's geometry
         if step is not None and _winograd.for_forward(self, x):  # the backward: columns again
             self._winograd_plan = _winograd.forward(self, x, w, y, self._chunks, self._cut, bias)
             self._cols = [None] * len(self._chunks)
@@ -348,8 +347,8 @@ class ConvCell(KernelCell):
                                     self.padding, self.dilation, out=dx[a:b])
             return dw
 
-        dw = slices.add_chunks(backend.run_split(self._chunks, part, self._cols))  # (O, K), float64
-        if weights is not None:  # the sums of its tiles' products, (36, O, C)
+        dw = slices.add_chunks(backend.run_split(self._chunks, part, self._cols))  # float64
+        if weights is not None:  # the sums of its tiles' products, (36, O, C), not (O, K)
             dw = _winograd.weights_from_tiles(xp, dw)
         if self.weights.mask is not None:
             dw = dw.reshape(self.weights.shape) * self.weights.mask

@@ -19,6 +19,7 @@ Clipping too), so that neither the activation nor its gradient takes a pass of i
 the batch (LeNet's conv1: 0.07 and 0.13 ms per batch of 64).
 """
 
+import numba
 import numpy as np
 
 from n2d2py.kernels._compile import _specialised, helper
@@ -37,6 +38,25 @@ def _geometry(kh, kw, dh, dw, ph, pw, h, w):
     hp, wp = h + 2 * ph, w + 2 * pw
     ho, wo = hp - dh * (kh - 1), wp - dw * (kw - 1)
     return hp, wp, ho, wo, (ho - 1) * wp + wo
+
+
+def _taps(kh, kw, row, col, zero):
+    """taps(acc, src, wc, n): acc[t] += Σ_ij wc[i, j]·src[t + i·row + j·col] for t < n, each
+    kernel row's kw terms summed in a register before the row is added (independent chains:
+    see ``conv``). Inlined into the kernel that calls it, with its constants (its loops
+    unrolled, the weights in registers, the caller's fastmath flags)."""
+
+    def taps(acc, src, wc, n):
+        for t in range(n):
+            total = acc[t]
+            for i in range(kh):
+                part = zero
+                for j in range(kw):
+                    part += wc[i, j] * src[t + i * row + j * col]
+                total += part
+            acc[t] = total
+
+    return numba.njit(inline="always")(taps)
 
 
 def _rectified_grad(g, v, leak, clip):
@@ -61,7 +81,7 @@ def conv(kh, kw, dh, dw, ph, pw, h, w, dtype, act=0):
     are the same whatever the threads: an image is always computed alone."""
     pad, rectified = helper(_pad_into), helper(_rectified)
     hp, wp, ho, wo, span = _geometry(kh, kw, dh, dw, ph, pw, h, w)
-    zero = np.dtype(dtype).type(0)
+    taps = _taps(kh, kw, dh * wp, dw, np.dtype(dtype).type(0))
 
     def kernel(x, wt, bias, starts, chans, leak, clip, y):
         n_, c_ = x.shape[0], x.shape[1]
@@ -75,14 +95,7 @@ def conv(kh, kw, dh, dw, ph, pw, h, w, dtype, act=0):
                 for q in range(starts[o], starts[o + 1]):
                     c = chans[q]
                     src, wc = buf[c].reshape(hp * wp), wt[o, c]
-                    for t in range(span):
-                        total = acc[t]
-                        for i in range(kh):
-                            part = zero
-                            for j in range(kw):
-                                part += wc[i, j] * src[t + i * dh * wp + j * dw]
-                            total += part
-                        acc[t] = total
+                    taps(acc, src, wc, span)
                 out = y[n, o]
                 for oy in range(ho):
                     row, line = out[oy], acc[oy * wp:]
@@ -110,6 +123,7 @@ def conv_input(kh, kw, dh, dw, ph, pw, h, w, dtype, act=0):
     hp, wp, ho, wo, _ = _geometry(kh, kw, dh, dw, ph, pw, h, w)
     front = (kh - 1) * dh * wp + (kw - 1) * dw
     zero = np.dtype(dtype).type(0)
+    taps = _taps(kh, kw, dh * wp, dw, zero)
 
     def kernel(dy, y, leak, clip, wf, starts, chans, dx):
         o_ = dy.shape[1]
@@ -127,14 +141,7 @@ def conv_input(kh, kw, dh, dw, ph, pw, h, w, dtype, act=0):
                 for q in range(starts[c], starts[c + 1]):
                     o = chans[q]
                     src, wc = buf[o], wf[c, o]
-                    for t in range(hp * wp):
-                        total = flat[t]
-                        for i in range(kh):
-                            part = zero
-                            for j in range(kw):
-                                part += wc[i, j] * src[t + i * dh * wp + j * dw]
-                            total += part
-                        flat[t] = total
+                    taps(flat, src, wc, hp * wp)
                 crop(acc, ph, pw, dx[n, c])
         return dx
 
