@@ -72,17 +72,21 @@ def input_transform(ph, pw, dtype):
                 d3 = plane[r + 3] if 0 <= r + 3 < h else zero
                 d4 = plane[r + 4] if 0 <= r + 4 < h else zero
                 d5 = plane[r + 5] if 0 <= r + 5 < h else zero
-                at = (k * th + ty) * wide
-                near[:, at:at + pw] = 0
-                near[:, at + pw + lo:at + wide] = 0
-                far[:, at + hi:at + wide] = 0
-                u = near[:, at + pw:at + pw + lo]
+                at = max(0, (k * th + ty) * wide)  # known ≥ 0: vectorised (kernels/__init__)
+                for j in range(6):
+                    for q in range(pw):
+                        near[j, at + q] = 0
+                    for q in range(pw + lo, wide):
+                        near[j, at + q] = 0
+                    for q in range(hi, wide):
+                        far[j, at + q] = 0
+                b = at + pw
                 for q in range(lo):
-                    b_row(u, q, d0[q], d1[q], d2[q], d3[q], d4[q], d5[q], two, four, five)
-                u, s = far[:, at:at + hi], 4 - pw
+                    b_row(near, b + q, d0[q], d1[q], d2[q], d3[q], d4[q], d5[q], two, four, five)
+                s = 4 - pw
                 for q in range(hi):  # the same, 4 columns to the left
-                    b_row(u, q, d0[q + s], d1[q + s], d2[q + s], d3[q + s], d4[q + s], d5[q + s],
-                       two, four, five)
+                    b_row(far, at + q, d0[q + s], d1[q + s], d2[q + s], d3[q + s], d4[q + s],
+                          d5[q + s], two, four, five)
         for a in range(6):  # (Bᵀ d) B: the columns' combinations, tile by tile
             e, f = near[a], far[a]
             t = v[6 * a:6 * a + 6]
@@ -109,7 +113,8 @@ def output_transform(dtype):
         chunk = s.shape[2] // rr  # planes at a time: their sums stay in the cache
         for first in range(0, o_ * g_, chunk):
             last = min(o_ * g_, first + chunk)
-            at, n = first * rr, (last - first) * rr
+            at = max(0, first * rr)  # known ≥ 0: vectorised (kernels/__init__)
+            n = (last - first) * rr
             for b in range(6):  # Aᵀ m: the tile rows' combinations
                 m0, m1, m2 = m[b], m[6 + b], m[12 + b]
                 m3, m4, m5 = m[18 + b], m[24 + b], m[30 + b]
@@ -163,16 +168,17 @@ def gradient_transform(dtype):
         for k in range(o_ * g_):  # A dY: the tile rows' combinations, row by row
             plane = dz[k % g_, k // g_]
             for ty in range(th):
-                at = k * stride + ty * wp
-                rows[:, at + wo:at + wp] = 0
+                at = max(0, k * stride + ty * wp)  # known ≥ 0: vectorised (kernels/__init__)
+                for j in range(6):
+                    for q in range(wo, wp):
+                        rows[j, at + q] = 0
                 r = 4 * ty
                 d0 = plane[r]
                 d1 = plane[r + 1] if r + 1 < ho else zero
                 d2 = plane[r + 2] if r + 2 < ho else zero
                 d3 = plane[r + 3] if r + 3 < ho else zero
-                u = rows[:, at:at + wo]
                 for q in range(wo):
-                    a_row(u, q, d0[q], d1[q], d2[q], d3[q], two, four, eight)
+                    a_row(rows, at + q, d0[q], d1[q], d2[q], d3[q], two, four, eight)
         end = o_ * g_ * stride
         for a in range(6):  # (A dY) Aᵀ: the columns' combinations, tile by tile
             e = rows[a]
