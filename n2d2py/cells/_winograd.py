@@ -43,8 +43,6 @@ MIN_CHANNELS = 16  # summed channels: thinner GEMMs do not pay for the transform
 MIN_SLICE_TILES = 32  # tiles of a micro-slice: its GEMMs' N, or K for the weight gradient
 MIN_TILES = 64  # tiles per GEMM: smaller planes several images at a time (128: 5-8 % slower)
 OUTPUT_CHUNK = 1024  # tiles the output transform takes at a time (its sums stay in L1/L2)
-_G = ((1 / 4, 0.0, 0.0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
-      (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0.0, 0.0, 1.0))
 
 
 def _window(cell):
@@ -98,18 +96,13 @@ class Plan:
     group: int
 
 
-def _kron(xp):
-    """G ⊗ G (36, 9), float64: U[6a + b] = Σ_rs G[a, r] G[b, s] g[3r + s] is one GEMM."""
-    G = xp.asarray(_G, dtype=xp.float64)
-    return xp.kron(G, G)
-
-
 def plan(xp, w, padding, out_hw, dtype):
-    """The Plan of a convolution by ``w`` (O, C, 3, 3): U = G g Gᵀ, (G ⊗ G) @ the kernels
-    (9, O·C) in float64, rounded once."""
+    """The Plan of a convolution by ``w`` (O, C, 3, 3): U = G g Gᵀ in float64, rounded once
+    (``kernels.winograd.kernel_transform``)."""
     o, c = w.shape[:2]
-    g = w.reshape(o * c, 9).T.astype(xp.float64)
-    u = xp.matmul(_kron(xp), g).reshape(36, o, c).astype(dtype)
+    u = xp.empty((36, o, c), dtype=dtype)
+    w = xp.ascontiguousarray(w)
+    backend.cpu_kernels(u).winograd_kernels(w.dtype, u.dtype)(w, u)
     th, tw, span = tiles(*out_hw)
     return Plan(u, tuple(padding), tuple(out_hw), th, tw, span,
                 max(1, -(-MIN_TILES // span)))
@@ -185,11 +178,12 @@ def weight_gradient(xp, p, x, dz):
 
 
 def weights_from_tiles(xp, m):
-    """The weights' gradient (O, C·9), float64, from its tiles' m (36, O, C): Gᵀ m G,
-    (G ⊗ G)ᵀ @ m in float64."""
+    """The weights' gradient (O, C·9), float64, from its tiles' m (36, O, C) float64: Gᵀ m G
+    (``kernels.winograd.kernel_gradient``)."""
     _, o, c = m.shape
-    g = xp.matmul(_kron(xp).T, m.reshape(36, o * c).astype(xp.float64, copy=False))
-    return xp.ascontiguousarray(g.T).reshape(o, c * 9)
+    dw = xp.empty((o, c * 9))
+    m = xp.ascontiguousarray(m, dtype=xp.float64)
+    return backend.cpu_kernels(dw).winograd_kernel_gradient(dw.dtype)(m, dw)
 
 
 def forward(cell, x, w, y, chunks, cut, bias=None):

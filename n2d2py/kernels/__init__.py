@@ -39,6 +39,8 @@ from n2d2py.kernels.sgd import sgd_momentum
 from n2d2py.kernels.sums import add_rows, add_transposed
 from n2d2py.kernels.winograd import gradient_transform as winograd_gradient
 from n2d2py.kernels.winograd import input_transform as winograd_input
+from n2d2py.kernels.winograd import kernel_gradient as winograd_kernel_gradient
+from n2d2py.kernels.winograd import kernel_transform as winograd_kernels
 from n2d2py.kernels.winograd import output_transform as winograd_output
 from n2d2py.kernels.windows import (
     average_pool, average_pool_backward, col2im, im2col, max_pool, max_pool_backward,
@@ -51,5 +53,6 @@ __all__ = [
     "depthwise_backward_weights", "direct_conv", "direct_conv_input", "direct_conv_weights",
     "im2col", "max_pool", "max_pool_backward", "normalize", "normalize_backward",
     "normalize_backward_sums", "rectifier", "rectifier_backward", "sgd_momentum",
-    "transpose_last", "winograd_gradient", "winograd_input", "winograd_output",
+    "transpose_last", "winograd_gradient", "winograd_input", "winograd_kernel_gradient",
+    "winograd_kernels", "winograd_output",
 ]

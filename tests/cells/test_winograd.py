@@ -111,3 +111,21 @@ def test_small_batches_take_im2col(monkeypatch):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max())
     dw = sum(part[2].astype(np.float64) for part in small)
     np.testing.assert_allclose(got[2], dw, rtol=0, atol=1e-5 * np.abs(dw).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_transforms_match_their_formulas(dtype):
+    """U = G g Gᵀ (computed in float64, rounded once) and Gᵀ m G, each against einsum."""
+    from n2d2py.kernels.winograd import G
+
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((7, 19, 3, 3)).astype(dtype)
+    u = _winograd.plan(np, w, (1, 1), (8, 8), dtype).u
+    want = np.einsum("ar,ocrs,bs->aboc", G, w.astype(np.float64), G).reshape(36, 7, 19)
+    assert u.dtype == dtype
+    tol = 1e-7 if dtype == np.float32 else 1e-15  # one rounding of the float64 sums
+    np.testing.assert_allclose(u, want, rtol=tol, atol=tol)
+    m = rng.standard_normal((36, 7, 19))
+    got = _winograd.weights_from_tiles(np, m)
+    want = np.einsum("ar,aboc,bs->ocrs", G, m.reshape(6, 6, 7, 19), G).reshape(7, 19 * 9)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
