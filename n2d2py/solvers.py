@@ -268,6 +268,7 @@ class SGD(Solver):
         self.decay = float(decay)
         self.polyak_momentum = bool(polyak_momentum)
         self.velocity = None
+        self._mapped_at = self._mapped_of = None  # ``_mapped``'s indices, and of which mask
 
     @classmethod
     def from_section(cls, view):
@@ -282,20 +283,36 @@ class SGD(Solver):
 
     def _step_on_sum(self, param, lr, nb_stimuli):
         """The momentum path of ``step`` as one compiled pass on the CPU (``kernels.sgd``),
-        chunks of the weights on the worker threads, for a dense Param without clamping."""
+        chunks of the weights on the worker threads, for a Param without clamping; a masked
+        one at its mapped elements only (the others' update is 0: ``step`` multiplies it by
+        the mask)."""
         w, v, kernels = param.data, self.velocity, backend.cpu_kernels(param.data)
-        if (kernels is None or self.momentum == 0.0 or param.mask is not None
-                or self.clamping != (None, None) or v is None or v.dtype != w.dtype
-                or array_module(v) is not array_module(w) or not w.flags.c_contiguous
-                or not v.flags.c_contiguous or not param.grad.flags.c_contiguous):
+        if (kernels is None or self.momentum == 0.0 or self.clamping != (None, None)
+                or v is None or v.dtype != w.dtype or array_module(v) is not array_module(w)
+                or not w.flags.c_contiguous or not v.flags.c_contiguous
+                or not param.grad.flags.c_contiguous):
             return False
         cast = w.dtype.type
         m, r, d = cast(self.momentum), cast(lr / nb_stimuli), cast(lr * self.decay)
-        kernel = kernels.sgd_momentum(self.decay != 0.0, w.dtype)
         flat_g, flat_v, flat_w = param.grad.reshape(-1), v.reshape(-1), w.reshape(-1)
-        backend.run_split(backend.split_batch(flat_w, flat_w.size, flat_w.size * 4), lambda a, b:
-                          kernel(flat_g[a:b], flat_v[a:b], flat_w[a:b], m, r, d))
+        if param.mask is None:
+            kernel = kernels.sgd_momentum(self.decay != 0.0, w.dtype)
+            backend.run_split(backend.split_batch(flat_w, flat_w.size, flat_w.size * 4),
+                              lambda a, b: kernel(flat_g[a:b], flat_v[a:b], flat_w[a:b], m, r, d))
+            return True
+        mapped = self._mapped(param)
+        kernel = kernels.sgd_momentum_at(self.decay != 0.0, w.dtype)
+        backend.run_split(backend.split_batch(mapped, mapped.size, mapped.size * 4),
+                          lambda a, b: kernel(flat_g, flat_v, flat_w, mapped[a:b], m, r, d))
         return True
+
+    def _mapped(self, param):
+        """The flat indices of ``param``'s mapped elements (its mask, broadcast), kept."""
+        if self._mapped_of is not param.mask:
+            xp = array_module(param.data)
+            full = xp.broadcast_to(param.mask != 0, param.shape)
+            self._mapped_at, self._mapped_of = xp.flatnonzero(full), param.mask
+        return self._mapped_at
 
     def step(self, param, grad, lr, nb_stimuli):
         xp = array_module(param.data)

@@ -102,10 +102,13 @@ def test_sgd_momentum_decay_by_hand():
     assert solver.n == 3
 
 
+@pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("decay", [0.0, 0.01])
-def test_sgd_momentum_in_one_compiled_pass_is_the_numpy_update_bit_for_bit(monkeypatch, decay):
+def test_sgd_momentum_in_one_compiled_pass_is_the_numpy_update_bit_for_bit(monkeypatch, decay,
+                                                                           masked):
     """The CPU path (``kernels.sgd``, chunks on three worker threads) from the float64 sum
-    against ``step`` on its rounded copy: the same weights and velocity, bit for bit."""
+    against ``step`` on its rounded copy: the same weights and velocity, bit for bit; a
+    masked Param (a grouped map's, broadcast over the kernel) at its mapped elements only."""
     from n2d2py import backend
 
     monkeypatch.setattr(backend, "_workers", backend._Pool(3))
@@ -122,14 +125,20 @@ def test_sgd_momentum_in_one_compiled_pass_is_the_numpy_update_bit_for_bit(monke
             assert taken == [False, True, True, True]  # the velocity exists from step 2
             monkeypatch.setattr(SGD, "_step_on_sum", lambda *a: False)
         p = param(start.copy())
-        p.grad = np.zeros(start.shape)  # float64, as cells accumulate it
+        if masked:  # (40 maps, 9 channels, 1): maps 10k..10k+9 read channels 3k..3k+2, k < 3
+            p.mask = (np.arange(40)[:, None, None] // 10 == np.arange(9)[:, None] // 3)
+            p.mask = p.mask.astype(np.float32)
+            p.data, p.shape = start[:, :, None] * p.mask, (40, 9, 1)
+        p.grad = np.zeros(p.data.shape)  # float64, as cells accumulate it
         solver = SGD(learning_rate=0.05, momentum=0.9, decay=decay)
         for g in grads:
-            p.grad[...] = g
+            p.grad[...] = g.reshape(p.grad.shape) * (1 if p.mask is None else p.mask)
             solver.update(p, 16)
         results.append((p.data.copy(), solver.velocity.copy()))
     for a, b in zip(*results):
         assert np.array_equal(a, b)
+    if masked:  # the unmapped weights stayed 0, the mapped ones moved
+        assert not results[0][0][p.mask == 0].any() and (results[0][0] != 0).sum() == 90
 
 
 def test_sgd_clamping_forms():

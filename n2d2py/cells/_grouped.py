@@ -2,8 +2,10 @@
 ``mapping.even_groups`` recognises), never as the dense masked GEMM that does G times the work.
 
 The weights stay stored dense (O, C, kh, kw) with their mask (the cell's Param); the forward
-gathers the G diagonal blocks (G, O/G, C/G, kh, kw) and the backward scatters their gradient
-back into a dense, otherwise zero, gradient. Two computations:
+reads their G diagonal blocks (G, O/G, C/G, kh, kw) through a strided view (``blocks``), and
+the backward's gradient blocks are added into the same view of the Param's gradient (its
+unmapped elements stay 0 and are never read or written: the solver updates the mapped ones
+only). Two computations:
 
 * G groups of C/G channels: im2col's per-image columns (N, C·kh·kw, L) are already grouped
   by channel, so (N, G, C/G·kh·kw, L) is a free reshape, and one batched GEMM over the groups
@@ -21,22 +23,14 @@ from n2d2py.cells import _windows as win
 from n2d2py.parallel import slices
 
 
-def _blocks(xp, groups, w):
-    """The (G, O/G, C/G, kh, kw) diagonal blocks of the dense (O, C, kh, kw) ``w``."""
-    o, c, kh, kw = w.shape
-    view = w.reshape(groups, o // groups, groups, c // groups, kh, kw)
-    index = xp.arange(groups)
-    return view[index, :, index]
-
-
-def _dense(xp, groups, blocks, shape):
-    """Inverse of ``_blocks``: a dense (O, C, kh, kw) array, zero off the diagonal blocks."""
-    o, c, kh, kw = shape
-    out = xp.zeros(shape, dtype=blocks.dtype)
-    view = out.reshape(groups, o // groups, groups, c // groups, kh, kw)
-    index = xp.arange(groups)
-    view[index, :, index] = blocks
-    return out
+def blocks(xp, groups, a):
+    """The G diagonal blocks (G, O/G, C/G, kh, kw) of the dense (O, C, kh, kw) ``a``: a view
+    (no copy; adding into it adds into ``a``'s mapped elements only)."""
+    o, c, kh, kw = a.shape
+    s0, s1, s2, s3 = a.strides
+    shape = (groups, o // groups, c // groups, kh, kw)
+    return xp.lib.stride_tricks.as_strided(
+        a, shape, (s0 * (o // groups) + s1 * (c // groups), s0, s1, s2, s3))
 
 
 def _geometry(cell):
@@ -47,23 +41,23 @@ def forward(cell, x):
     """(N, O, Ho·Wo) pre-bias output of the grouped ``cell``; keeps what the backward needs."""
     xp, groups = cell.xp, cell._groups
     n, (o, ho, wo) = x.shape[0], cell.out_shape
-    blocks = _blocks(xp, groups, cell.weights.data)  # unmapped weights are not read
+    weights = blocks(xp, groups, cell.weights.data)  # unmapped weights are not read
     kernels = backend.cpu_kernels(x)
-    depthwise = kernels is not None and blocks.shape[1] == blocks.shape[2] == 1
-    y = xp.empty((n, o, ho * wo), dtype=xp.result_type(x.dtype, blocks.dtype))
+    depthwise = kernels is not None and weights.shape[1] == weights.shape[2] == 1
+    y = xp.empty((n, o, ho * wo), dtype=xp.result_type(x.dtype, weights.dtype))
     cell._x_shape = x.shape
     cell._depthwise = depthwise
     cell._cut = slices.cut(cell.device, n)
     if depthwise:
         x = xp.ascontiguousarray(x)
-        w = xp.ascontiguousarray(blocks.reshape(o, *cell.kernel), dtype=x.dtype)
+        w = xp.ascontiguousarray(weights.reshape(o, *cell.kernel), dtype=x.dtype)
         kernel = kernels.depthwise(*_geometry(cell), x.dtype)
         out = y.reshape(n, o, ho, wo)
         cell._chunks = backend.split_batch(x, n, y.size * w[0].size, cell._cut.bounds)
         backend.run_split(cell._chunks, lambda a, b: kernel(x[a:b], w, out[a:b]))
         cell._cols, cell._x = None, x
         return y
-    wg = blocks.reshape(groups, o // groups, -1)
+    wg = weights.reshape(groups, o // groups, -1)
 
     def part(a, b):
         cols = win.im2col(x[a:b], cell.kernel, cell.stride, cell.padding, cell.dilation)
@@ -91,30 +85,30 @@ def _input_gradient(cell, kernels, w, dtype):
 
 
 def backward(cell, dz, want_dx):
-    """(dense weight gradient, input gradient or None) of the grouped ``cell``; ``dz`` is
-    (N, O, L)."""
+    """(the weight gradient's diagonal blocks (G, O/G, C/G, kh, kw), float64, input gradient
+    or None) of the grouped ``cell``; ``dz`` is (N, O, L)."""
     xp, groups, cut = cell.xp, cell._groups, cell._cut
     n, o, pixels = dz.shape
-    shape = cell.weights.shape
-    blocks = _blocks(xp, groups, cell.weights.data)
-    dx = xp.empty(cell._x_shape, dtype=xp.result_type(dz.dtype, blocks.dtype)) if want_dx else None
+    weights = blocks(xp, groups, cell.weights.data)
+    dtype = xp.result_type(dz.dtype, weights.dtype)
+    dx = xp.empty(cell._x_shape, dtype=dtype) if want_dx else None
     if cell._depthwise:
         kernels = backend.cpu_kernels(dz)
         x, dtype = cell._x, cell._x.dtype
-        w = xp.ascontiguousarray(blocks.reshape(o, *cell.kernel), dtype=dtype)
+        w = xp.ascontiguousarray(weights.reshape(o, *cell.kernel), dtype=dtype)
         g = xp.ascontiguousarray(dz, dtype=dtype).reshape((n,) + cell.out_shape)
-        weights = kernels.depthwise_backward_weights(*_geometry(cell), dtype)
+        by_plane = kernels.depthwise_backward_weights(*_geometry(cell), dtype)
         inputs = _input_gradient(cell, kernels, w, dtype)
 
         def part(a, b):
             if dx is not None:
                 inputs(g[a:b], dx[a:b])
-            return slices.add64(weights(g[s:e], x[s:e], xp.empty(w.shape, dtype=xp.float64))
+            return slices.add64(by_plane(g[s:e], x[s:e], xp.empty(w.shape, dtype=xp.float64))
                                 .astype(dtype) for s, e in cut.within(a, b))
 
         gw = sum(backend.run_split(cell._chunks, part))
-        return _dense(xp, groups, gw.reshape(blocks.shape), shape), dx
-    wg = blocks.reshape(groups, o // groups, -1)
+        return gw.reshape(weights.shape), dx
+    wg = weights.reshape(groups, o // groups, -1)
 
     def part(a, b, cols):
         dzg = dz[a:b].reshape(b - a, groups, o // groups, pixels)
@@ -127,4 +121,4 @@ def backward(cell, dz, want_dx):
         return gw
 
     gw = sum(backend.run_split(cell._chunks, part, cell._cols))
-    return _dense(xp, groups, gw.reshape(blocks.shape), shape), dx
+    return gw.reshape(weights.shape), dx

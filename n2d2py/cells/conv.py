@@ -273,9 +273,10 @@ class ConvCell(KernelCell):
         dz = dz.reshape(n, o, -1)
         pixels = dz.shape[2]
         want_dx = self.needs_input_grad and self.back_propagate
-        if self._groups > 1:
+        if self._groups > 1:  # the diagonal blocks of the gradient, added in place
             dw, dx = _grouped.backward(self, dz, want_dx)
-            return self._accumulate(dw, dz, dx)
+            _grouped.blocks(xp, self._groups, self.weights.grad)[...] += dw
+            return self._accumulate(None, dz, dx)
         if self._direct is not None:
             dw, db, dx = _direct.backward(self, self._direct, dz.reshape((n,) + self.out_shape),
                                           want_dx)
@@ -361,10 +362,12 @@ class ConvCell(KernelCell):
 
     def _accumulate(self, dw, dz, dx, db=None):
         """Add the weight gradient (float64, summed per micro-slice; (O, K) in either memory
-        layout, or the weights' shape) and the bias gradient (``db``, summed likewise, or
-        from dz); the input gradients, one per input."""
+        layout, or the weights' shape; None when the caller added it) and the bias gradient
+        (``db``, summed likewise, or from dz); the input gradients, one per input."""
         grad, o = self.weights.grad, self.weights.shape[0]
-        if grad.flags.c_contiguous:  # (O, K) is a view of it
+        if dw is None:  # added already
+            pass
+        elif grad.flags.c_contiguous:  # (O, K) is a view of it
             slices.add_into(grad.reshape(o, -1), dw.reshape(o, -1))
         else:
             grad += dw.reshape(grad.shape)
