@@ -5,11 +5,14 @@ The weights stay stored dense (O, C, kh, kw) with their mask (the cell's Param);
 reads their G diagonal blocks (G, O/G, C/G, kh, kw) through a strided view (``blocks``), and
 the backward's gradient blocks are added into the same view of the Param's gradient (its
 unmapped elements stay 0 and are never read or written: the solver updates the mapped ones
-only). Two computations:
+only). Three computations:
 
 * G groups of C/G channels: im2col's per-image columns (N, C·kh·kw, L) are already grouped
   by channel, so (N, G, C/G·kh·kw, L) is a free reshape, and one batched GEMM over the groups
   gives (N, G, O/G, L), NCHW as it comes (the same on numpy and CuPy);
+* 3×3 at stride 1 on the CPU with enough channels per group and tiles
+  (``_winograd.worth``): Winograd's F(4×4, 3×3) as for a dense Conv, its 36 GEMMs per group
+  of images done block by block (``_winograd._gemms``);
 * depthwise (one channel per group and per output) on the CPU: the direct kernels of
   ``n2d2py.kernels.depthwise``, no columns at all. CuPy arrays take the batched GEMM (with
   kh·kw-long rows), which computes the same values.
@@ -20,6 +23,7 @@ gradient is summed per micro-slice (``parallel.slices``) in float64.
 
 from n2d2py import backend
 from n2d2py.cells import _windows as win
+from n2d2py.cells import _winograd
 from n2d2py.parallel import slices
 
 
@@ -55,6 +59,14 @@ def forward(cell, x):
         out = y.reshape(n, o, ho, wo)
         cell._chunks = backend.split_batch(x, n, y.size * w[0].size, cell._cut.bounds)
         backend.run_split(cell._chunks, lambda a, b: kernel(x[a:b], w, out[a:b]))
+        cell._cols, cell._x = None, x
+        return y
+    if (_winograd.for_forward(cell, x, groups)  # 3×3 at stride 1: block-diagonal GEMMs
+            and _winograd.for_input_gradient(cell, x.shape, x, groups)):
+        x = xp.ascontiguousarray(x)
+        cell._chunks = backend.split_batch(x, n, y.size * x.shape[1] // groups * 9,
+                                           cell._cut.bounds)
+        cell._winograd_plan = _winograd.forward(cell, x, weights, y, cell._chunks, cell._cut)
         cell._cols, cell._x = None, x
         return y
     wg = weights.reshape(groups, o // groups, -1)
@@ -108,6 +120,8 @@ def backward(cell, dz, want_dx):
 
         gw = sum(backend.run_split(cell._chunks, part))
         return gw.reshape(weights.shape), dx
+    if cell._winograd_plan is not None:
+        return _winograd_backward(cell, dz, weights, dx)
     wg = weights.reshape(groups, o // groups, -1)
 
     def part(a, b, cols):
@@ -122,3 +136,24 @@ def backward(cell, dz, want_dx):
 
     gw = sum(backend.run_split(cell._chunks, part, cell._cols))
     return gw.reshape(weights.shape), dx
+
+
+def _winograd_backward(cell, dz, weights, dx):
+    """``backward`` where the forward ran Winograd's F(4×4, 3×3): the weight gradient from
+    the tiles, the input gradient (into ``dx`` unless None) by the flipped blocks, micro-slice
+    by micro-slice as in Conv's dense path."""
+    xp, cut, x = cell.xp, cell._cut, cell._x
+    planes = xp.ascontiguousarray(dz, dtype=x.dtype).reshape((len(dz),) + cell.out_shape)
+    back = None if dx is None else _winograd.input_gradient_plan(cell, weights, x.shape, x.dtype)
+
+    def part(a, b):
+        total = None  # float64: the slices' float32 sums added in order
+        for lo, hi in cut.within(a, b):
+            m = _winograd.weight_gradient(xp, cell._winograd_plan, x[lo:hi], planes[lo:hi])
+            if back is not None:
+                _winograd.run(xp, back, planes[lo:hi], dx[lo:hi])
+            total = slices.add64([m]) if total is None else slices.add_into(total, m)
+        return total
+
+    m = slices.add_chunks(backend.run_split(cell._chunks, part))
+    return _winograd.weights_from_tiles(xp, m).reshape(weights.shape), dx

@@ -66,18 +66,18 @@ def _slice_images(cell, n):
     return max((b - a for a, b in slices.cut(cell.device, n).bounds), default=0)
 
 
-def for_forward(cell, x):
-    """Whether the forward of ``cell`` on ``x`` (N, C, H, W) runs here (and so its weight
-    gradient, over the same tiles)."""
+def for_forward(cell, x, groups=1):
+    """Whether the forward of ``cell`` on ``x`` (N, C, H, W), its channels in ``groups``
+    even groups, runs here (and so its weight gradient, over the same tiles)."""
     return (backend.cpu_kernels(x) is not None and _window(cell)
-            and worth(x.shape[1], cell.out_shape[1:], _slice_images(cell, x.shape[0])))
+            and worth(x.shape[1] // groups, cell.out_shape[1:], _slice_images(cell, x.shape[0])))
 
 
-def for_input_gradient(cell, x_shape, dz):
+def for_input_gradient(cell, x_shape, dz, groups=1):
     """Whether the input gradient (of the input shape ``x_shape``) runs here: a convolution
-    of dz's O maps into the input's C channels."""
+    of dz's O maps (in ``groups`` even groups) into the input's C channels."""
     return (backend.cpu_kernels(dz) is not None and _window(cell) and max(cell.padding) <= 2
-            and worth(cell.out_shape[0], x_shape[2:], _slice_images(cell, x_shape[0])))
+            and worth(cell.out_shape[0] // groups, x_shape[2:], _slice_images(cell, x_shape[0])))
 
 
 def tiles(ho, wo):
@@ -90,7 +90,7 @@ def tiles(ho, wo):
 class Plan:
     """One convolution to run: transformed weights, padding, tiles, images per GEMM."""
 
-    u: object  # (36, O, C)
+    u: object  # (G, 36, O/G, C/G): G = 1, or the even groups of a grouped convolution
     padding: tuple
     out_hw: tuple
     th: int
@@ -100,12 +100,15 @@ class Plan:
 
 
 def plan(xp, w, padding, out_hw, dtype):
-    """The Plan of a convolution by ``w`` (O, C, 3, 3): U = G g Gᵀ in float64, rounded once
+    """The Plan of a convolution by ``w`` (G, O/G, C/G, 3, 3) (G = 1 for a dense one, else
+    the diagonal blocks of a grouped one): U = G g Gᵀ in float64, rounded once
     (``kernels.winograd.kernel_transform``)."""
-    o, c = w.shape[:2]
-    u = xp.empty((36, o, c), dtype=dtype)
+    groups, o, c = w.shape[:3]
+    u = xp.empty((groups, 36, o, c), dtype=dtype)
     w = xp.ascontiguousarray(w)
-    backend.cpu_kernels(u).winograd_kernels(w.dtype, u.dtype)(w, u)
+    kernel = backend.cpu_kernels(u).winograd_kernels(w.dtype, u.dtype)
+    for g in range(groups):
+        kernel(w[g], u[g])
     th, tw, span = tiles(*out_hw)
     return Plan(u, tuple(padding), tuple(out_hw), th, tw, span,
                 max(1, -(-MIN_TILES // span)))
@@ -122,13 +125,24 @@ def _take(buf, shape):
     return buf[:math.prod(shape)].reshape(shape)
 
 
+def _gemms(xp, u, v, out):
+    """out[ξ] = U[ξ] @ V[ξ] for the 36 positions ξ: one stacked GEMM, or with G groups the
+    diagonal blocks, (O/G, C/G) @ V[ξ]'s rows of group g (C/G, tiles) into out's (O/G, tiles)."""
+    groups, _, og, cg = u.shape
+    if groups == 1:
+        return xp.matmul(u[0], v, out=out)
+    for g in range(groups):
+        xp.matmul(u[g], v[:, g * cg:(g + 1) * cg], out=out[:, g * og:(g + 1) * og])
+    return out
+
+
 def run(xp, p, x, y, bias=None):
     """y (n, O, Ho, Wo) = the convolution planned in ``p`` of x (n, C, H, W), plus ``bias``
     (O, 1) when given, on the calling thread (its scratch buffers)."""
     kernels = backend.cpu_kernels(x)
     before = kernels.winograd_input(*p.padding, x.dtype)
     after = kernels.winograd_output(y.dtype)
-    o, c = p.u.shape[1:]
+    o, c = y.shape[1], x.shape[1]
     shift = (xp.zeros(o, y.dtype) if bias is None
              else xp.ascontiguousarray(bias.reshape(-1), dtype=y.dtype))
     chunk = max(1, OUTPUT_CHUNK // p.span)  # planes of the output transform at a time
@@ -145,28 +159,30 @@ def run(xp, p, x, y, bias=None):
         vs = _take(v, (36, c, size))
         ms = _take(m, (36, o, size))
         before(x[s:e], p.th, p.tw, _take(rows, (12, c * 4 * size + 8)), vs.reshape(36, -1))
-        xp.matmul(p.u, vs, out=ms)
+        _gemms(xp, p.u, vs, ms)
         after(ms.reshape(36, -1), p.th, p.tw, sums, rows_out, shift, y[s:e])
     return y
 
 
 def weight_gradient(xp, p, x, dz):
     """Σ over the tiles of the images x (n, C, H, W) and their output gradients dz
-    (n, O, Ho, Wo) of z[ξ] (O, tiles) @ V[ξ]ᵀ (tiles, C), (36, O, C) in float32 (one
-    micro-slice: the caller adds the slices in float64, then ``weights_from_tiles``), on the
-    calling thread, in its scratch buffer (valid until its next call). ``p`` is the forward's
-    Plan. A third of im2col's multiplications, and no columns."""
+    (n, O, Ho, Wo) of z[ξ] (O, tiles) @ V[ξ]ᵀ (tiles, C), (G, 36, O/G, C/G) in float32 (the
+    diagonal blocks with G groups; one micro-slice: the caller adds the slices in float64,
+    then ``weights_from_tiles``), on the calling thread, in its scratch buffer (valid until
+    its next call). ``p`` is the forward's Plan. A third of im2col's multiplications, and no
+    columns."""
     kernels = backend.cpu_kernels(x)
     before = kernels.winograd_input(*p.padding, x.dtype)
     transform = kernels.winograd_gradient(dz.dtype)
-    o, c = p.u.shape[1:]
+    groups, _, og, cg = p.u.shape
+    o, c = dz.shape[1], x.shape[1]
     dtype = xp.result_type(x.dtype, dz.dtype)
     most = p.group * p.span
     rows, v, z, rows_dz, total, part = _buffers(
         xp, [(12, c * 4 * most + 8), (36, c, most), (36, o, most), (6, o * 4 * most + 8),
-             (36, o, c), (36, o, c)], [x.dtype, x.dtype, dz.dtype, dz.dtype, dtype, dtype],
+             p.u.shape, p.u.shape], [x.dtype, x.dtype, dz.dtype, dz.dtype, dtype, dtype],
         [0, 1, 4, 2, "wg", "wg+"])
-    total, part = _take(total, (36, o, c)), _take(part, (36, o, c))
+    total, part = _take(total, p.u.shape), _take(part, p.u.shape)
     for s in range(0, x.shape[0], p.group):
         e = min(x.shape[0], s + p.group)
         size = (e - s) * p.span
@@ -174,29 +190,36 @@ def weight_gradient(xp, p, x, dz):
         before(x[s:e], p.th, p.tw, _take(rows, (12, c * 4 * size + 8)), vs.reshape(36, -1))
         transform(dz[s:e], p.th, p.tw, _take(rows_dz, (6, o * 4 * size + 8)),
                   zs.reshape(36, -1))
-        xp.matmul(zs, vs.transpose(0, 2, 1), out=total if s == 0 else part)
+        into = total if s == 0 else part
+        for g in range(groups):
+            xp.matmul(zs[:, g * og:(g + 1) * og], vs[:, g * cg:(g + 1) * cg].transpose(0, 2, 1),
+                      out=into[g])
         if s:
             total += part
     return total
 
 
 def weights_from_tiles(xp, m):
-    """The weights' gradient (O, C·9), float64, from its tiles' m (36, O, C) float64: Gᵀ m G
-    (``kernels.winograd.kernel_gradient``)."""
-    _, o, c = m.shape
-    dw = xp.empty((o, c * 9))
+    """The weights' gradient (G, O/G, C/G·9), float64, from its tiles' m (G, 36, O/G, C/G)
+    float64: Gᵀ m G (``kernels.winograd.kernel_gradient``)."""
+    groups, _, o, c = m.shape
+    dw = xp.empty((groups, o, c * 9))
     m = xp.ascontiguousarray(m, dtype=xp.float64)
-    return backend.cpu_kernels(dw).winograd_kernel_gradient(dw.dtype)(m, dw)
+    kernel = backend.cpu_kernels(dw).winograd_kernel_gradient(dw.dtype)
+    for g in range(groups):
+        kernel(m[g], dw[g])
+    return dw
 
 
 def forward(cell, x, w, y, chunks, cut, bias=None):
-    """y (N, O, Ho·Wo) = ``cell``'s convolution of x by the dense ``w`` (O, C·9) (+ ``bias``,
-    (O, 1)), the batch split in ``chunks`` over the worker threads, each run micro-slice by micro-slice
-    of ``cut`` (``parallel.slices``: a GEMM's groups of images, and so its values, are then
-    the same whatever the threads and processes). Returns the Plan."""
+    """y (N, O, Ho·Wo) = ``cell``'s convolution of x by ``w`` (G, O/G, C/G, 3, 3) (G = 1:
+    dense; + ``bias``, (O, 1)), the batch split in ``chunks`` over the worker threads, each
+    run micro-slice by micro-slice of ``cut`` (``parallel.slices``: a GEMM's groups of images,
+    and so its values, are then the same whatever the threads and processes). Returns the
+    Plan."""
     xp = cell.xp
     o, ho, wo = cell.out_shape
-    p = plan(xp, w.reshape(o, -1, 3, 3), cell.padding, (ho, wo), x.dtype)
+    p = plan(xp, w, cell.padding, (ho, wo), x.dtype)
     x = xp.ascontiguousarray(x)
     planes = y.reshape(x.shape[0], o, ho, wo)
     backend.run_split(chunks, lambda a, b: [run(xp, p, x[s:e], planes[s:e], bias)
@@ -205,9 +228,8 @@ def forward(cell, x, w, y, chunks, cut, bias=None):
 
 
 def input_gradient_plan(cell, w, x_shape, dtype):
-    """The Plan of the input gradient: dz convolved by w flipped in space and transposed
-    (C, O, 3, 3), padded by 2 − p, gives dx (N, C, H, W)."""
-    o = w.shape[0]
-    flipped = w.reshape(o, -1, 3, 3)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    """The Plan of the input gradient: dz convolved by w (G, O/G, C/G, 3, 3) flipped in
+    space and transposed (G, C/G, O/G, 3, 3), padded by 2 − p, gives dx (N, C, H, W)."""
+    flipped = w[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
     padding = (2 - cell.padding[0], 2 - cell.padding[1])
     return plan(cell.xp, flipped, padding, tuple(x_shape[2:]), dtype)

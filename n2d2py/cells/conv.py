@@ -207,7 +207,8 @@ class ConvCell(KernelCell):
         self._chunks = backend.split_batch(x, n, y.size * k // backend.GEMM_WORK,
                                            self._cut.bounds)
         if step is not None and _winograd.for_forward(self, x):  # the backward: columns again
-            self._winograd_plan = _winograd.forward(self, x, w, y, self._chunks, self._cut, bias)
+            self._winograd_plan = _winograd.forward(self, x, w.reshape(1, o, -1, 3, 3), y,
+                                                    self._chunks, self._cut, bias)
             self._cols = [None] * len(self._chunks)
         else:
             self._cols = backend.run_split(self._chunks, part)
@@ -292,7 +293,8 @@ class ConvCell(KernelCell):
         winograd = None  # the input gradient as a Winograd convolution of dz
         if (dx is not None and step is not None and dx.dtype == dz.dtype
                 and _winograd.for_input_gradient(self, self._x_shape, dz)):
-            winograd = _winograd.input_gradient_plan(self, w, self._x_shape, dz.dtype)
+            winograd = _winograd.input_gradient_plan(self, w.reshape(1, o, -1, 3, 3),
+                                                     self._x_shape, dz.dtype)
         weights = None  # the weight gradient by Winograd too (when dx needs no columns)
         if (self._winograd_plan is not None and (dx is None or winograd is not None)
                 and self._x.dtype == dz.dtype):
@@ -349,7 +351,7 @@ class ConvCell(KernelCell):
             return dw
 
         dw = slices.add_chunks(backend.run_split(self._chunks, part, self._cols))  # float64
-        if weights is not None:  # the sums of its tiles' products, (36, O, C), not (O, K)
+        if weights is not None:  # the sums of its tiles' products, (1, 36, O, C), not (O, K)
             dw = _winograd.weights_from_tiles(xp, dw)
         if self.weights.mask is not None:
             dw = dw.reshape(self.weights.shape) * self.weights.mask

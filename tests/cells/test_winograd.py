@@ -18,6 +18,8 @@ CASES = [  # (INI lines, input shape (C, H, W))
     ("KernelDims=3 3\nNbOutputs=8\nPadding=1", (8, 3, 20)),      # one row of tiles and a half
     ("KernelDims=3 3\nNbOutputs=6\nPadding=2", (3, 13, 11)),     # wider padding, 3 channels
     ("KernelDims=3 3\nNbOutputs=4\nPadding=1", (40, 17, 9)),     # 40 summed channels
+    ("KernelDims=3 3\nNbOutputs=8\nPadding=1\nMapping.ChannelsPerGroup=4", (8, 8, 8)),  # 2 groups
+    ("KernelDims=3 3\nNbOutputs=6\nMapping.ChannelsPerGroup=3", (9, 7, 5)),  # 3 groups, 2 maps
 ]
 
 
@@ -115,17 +117,18 @@ def test_small_batches_take_im2col(monkeypatch):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernel_transforms_match_their_formulas(dtype):
-    """U = G g Gᵀ (computed in float64, rounded once) and Gᵀ m G, each against einsum."""
+    """U = G g Gᵀ (computed in float64, rounded once) and Gᵀ m G, each against einsum, for
+    the 3 diagonal blocks of a grouped convolution (a dense one is G = 1)."""
     from n2d2py.kernels.winograd import G
 
     rng = np.random.default_rng(4)
-    w = rng.standard_normal((7, 19, 3, 3)).astype(dtype)
+    w = rng.standard_normal((3, 7, 19, 3, 3)).astype(dtype)
     u = _winograd.plan(np, w, (1, 1), (8, 8), dtype).u
-    want = np.einsum("ar,ocrs,bs->aboc", G, w.astype(np.float64), G).reshape(36, 7, 19)
+    want = np.einsum("ar,gocrs,bs->gaboc", G, w.astype(np.float64), G).reshape(3, 36, 7, 19)
     assert u.dtype == dtype
     tol = 1e-7 if dtype == np.float32 else 1e-15  # one rounding of the float64 sums
     np.testing.assert_allclose(u, want, rtol=tol, atol=tol)
-    m = rng.standard_normal((36, 7, 19))
+    m = rng.standard_normal((3, 36, 7, 19))
     got = _winograd.weights_from_tiles(np, m)
-    want = np.einsum("ar,aboc,bs->ocrs", G, m.reshape(6, 6, 7, 19), G).reshape(7, 19 * 9)
-    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+    want = np.einsum("ar,gaboc,bs->gocrs", G, m.reshape(3, 6, 6, 7, 19), G)
+    np.testing.assert_allclose(got, want.reshape(3, 7, 19 * 9), rtol=1e-13, atol=1e-13)
