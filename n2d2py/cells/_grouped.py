@@ -61,8 +61,8 @@ def forward(cell, x):
         backend.run_split(cell._chunks, lambda a, b: kernel(x[a:b], w, out[a:b]))
         cell._cols, cell._x = None, x
         return y
-    if (_winograd.for_forward(cell, x, groups)  # 3×3 at stride 1: block-diagonal GEMMs
-            and _winograd.for_input_gradient(cell, x.shape, x, groups)):
+    if (_winograd.for_forward(cell, x)  # 3×3 at stride 1: block-diagonal GEMMs
+            and _winograd.for_input_gradient(cell, x.shape, x)):
         x = xp.ascontiguousarray(x)
         cell._chunks = backend.split_batch(x, n, y.size * x.shape[1] // groups * 9,
                                            cell._cut.bounds)

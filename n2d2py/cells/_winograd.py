@@ -8,25 +8,27 @@ kernels flipped and transposed, padded by 2 − p) and for its weight gradient:
 Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G, 36 GEMMs (O, tiles) @ (tiles, C).
 
 Measured by ``benchmarks/conv_layers.py`` (one core, thread CPU time; 64 images, 32 at 56×56,
-28×28, 14×14 and 512 → 512; im2col + GEMM time over Winograd's, Winograd forced everywhere):
+28×28, 14×14 and 512 → 512; im2col + GEMM time over Winograd's, Winograd forced on):
 
     C → O, plane         forward   step        C → O, plane          forward   step
-    32 → 32, 32×32       1.73×     1.63×       64 → 128, 8×8         1.82×     1.48×
-    32 → 64, 16×16       1.71×     1.39×       128 → 128, 8×8        2.28×     1.74×
-    64 → 64, 16×16       2.21×     1.95×       256 → 256, 8×8        1.81×     1.50×
-    128 → 128, 16×16     2.13×     1.93×       64 → 64, 56×56        2.32×     1.87×
-    64 → 64, 12×12       2.17×     1.84×       64 → 64, 28×28        2.05×     1.80×
-    32 → 32, 14×14       1.48×     1.33×       128 → 128, 14×14      1.64×     1.49×
-    16 → 16, 32×32       1.27×     1.47×       8 → 8, 32×32          0.86×     0.98×
-    128 → 128, 4×4       1.20×     0.86×       512 → 512, 8×8 (32)   0.93×     0.72×
+    32 → 32, 32×32       2.11×     1.91×       64 → 128, 8×8         2.00×     1.61×
+    32 → 64, 16×16       2.00×     1.63×       128 → 128, 8×8        2.61×     2.01×
+    64 → 64, 16×16       2.30×     1.97×       256 → 256, 8×8        2.23×     1.54×
+    128 → 128, 16×16     2.46×     2.13×       64 → 64, 56×56        2.55×     2.07×
+    64 → 64, 12×12       2.32×     2.01×       64 → 64, 28×28        2.28×     1.99×
+    32 → 32, 14×14       1.67×     1.53×       128 → 128, 14×14      1.85×     1.60×
+    16 → 16, 32×32       1.75×     1.77×       8 → 8, 32×32          1.31×     1.35×
+    8 → 8, 16×16         1.00×     1.05×       4 → 16, 32×32         0.86×     0.79×
+    64 → 64, 4×4         1.78×     1.19×       256 → 256, 4×4        2.48×     0.76×
+    128 → 128, 4×4       1.49×     1.08×       512 → 512, 8×8 (32)   1.32×     0.94×
 
 (F(2×2, 3×3), used before: 1.45× / 1.36× on 32 → 32 at 32×32, 0.62× / 0.86× at 128 → 128
 on 8×8.) Its GEMMs take a micro-slice's tiles at most (``parallel.slices``: the same images
 whatever the threads), which small planes and small batches make few: U (36·O·C) is then
 streamed for little work, and the weight gradient's sums are short (512 → 512 on 8×8 with 4
-images a slice, 16 tiles: 0.72×; a 4×4 plane is one tile). Hence ``worth``: 16 summed
-channels or more, planes of 8×8 or more, and 32 tiles or more in a micro-slice (8×8 at
-batch 64). The transforms multiply by up to 8 and the weights by 1/24: the rounding differs
+images a slice, 16 tiles: 0.94×; 4×4 planes of 256 maps: 0.76×). Hence ``worth``: 8 summed
+channels or more (4 lose), planes of 8×8 or more, and 32 tiles or more in a micro-slice (8×8
+at batch 64). The transforms multiply by up to 8 and the weights by 1/24: the rounding differs
 from the direct sums by a few 1e-6 relative in float32 (1e-15 in float64); values are
 compared with im2col's, PyTorch's and finite differences in tests/cells/test_winograd.py.
 """
@@ -39,7 +41,7 @@ from n2d2py.cells import _windows as win
 from n2d2py.parallel import slices
 
 MIN_PIXELS = 8 * 8  # planes (of the convolution's output) that take it
-MIN_CHANNELS = 16  # summed channels: thinner GEMMs do not pay for the transforms
+MIN_CHANNELS = 8  # summed channels: thinner GEMMs do not pay for the transforms
 MIN_SLICE_TILES = 32  # tiles of a micro-slice: its GEMMs' N, or K for the weight gradient
 # Tiles per GEMM: smaller planes take several images at a time. 128 rather than 64 since the
 # transforms vectorise: a ResNet learning step at 2 threads 5 % faster (half the per-group calls
@@ -66,18 +68,20 @@ def _slice_images(cell, n):
     return max((b - a for a, b in slices.cut(cell.device, n).bounds), default=0)
 
 
-def for_forward(cell, x, groups=1):
-    """Whether the forward of ``cell`` on ``x`` (N, C, H, W), its channels in ``groups``
-    even groups, runs here (and so its weight gradient, over the same tiles)."""
+def for_forward(cell, x):
+    """Whether the forward of ``cell`` on ``x`` (N, C, H, W) runs here (and so its weight
+    gradient, over the same tiles); a grouped cell sums C/G channels."""
     return (backend.cpu_kernels(x) is not None and _window(cell)
-            and worth(x.shape[1] // groups, cell.out_shape[1:], _slice_images(cell, x.shape[0])))
+            and worth(x.shape[1] // cell._groups, cell.out_shape[1:],
+                      _slice_images(cell, x.shape[0])))
 
 
-def for_input_gradient(cell, x_shape, dz, groups=1):
+def for_input_gradient(cell, x_shape, dz):
     """Whether the input gradient (of the input shape ``x_shape``) runs here: a convolution
-    of dz's O maps (in ``groups`` even groups) into the input's C channels."""
+    of dz's O maps (O/G for a grouped cell) into the input's C channels."""
     return (backend.cpu_kernels(dz) is not None and _window(cell) and max(cell.padding) <= 2
-            and worth(cell.out_shape[0] // groups, x_shape[2:], _slice_images(cell, x_shape[0])))
+            and worth(cell.out_shape[0] // cell._groups, x_shape[2:],
+                      _slice_images(cell, x_shape[0])))
 
 
 def tiles(ho, wo):

@@ -83,7 +83,11 @@ def test_where_winograd_runs():
     assert not runs(same.format(256), (256, 8, 8), batch=32)  # 4 images: too few tiles
     assert not runs(same.format(64), (64, 4, 4))  # 4×4: one tile a plane
     assert not runs(same.format(64), (64, 7, 7))  # 7×7: below 8×8
-    assert not runs(same.format(4), (8, 32, 32))  # eight channels: im2col keeps them
+    assert runs(same.format(4), (8, 32, 32))  # eight channels
+    assert not runs(same.format(16), (4, 32, 32))  # four: im2col keeps them
+    grouped = "KernelDims=3 3\nNbOutputs=32\nPadding=1\nMapping.ChannelsPerGroup={}"
+    assert runs(grouped.format(8), (32, 16, 16))  # 4 groups summing 8 channels each
+    assert not runs(grouped.format(4), (32, 16, 16))  # 8 groups of 4
     for ini in ("KernelDims=3 3\nNbOutputs=4\nStride=2\nPadding=1",
                 "KernelDims=5 5\nNbOutputs=4\nPadding=2",
                 "KernelDims=3 3\nNbOutputs=4\nDilation=2\nPadding=2"):
