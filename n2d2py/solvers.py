@@ -297,11 +297,13 @@ class SGD(Solver):
         flat_g, flat_v, flat_w = param.grad.reshape(-1), v.reshape(-1), w.reshape(-1)
         if param.mask is None:
             kernel = kernels.sgd_momentum(self.decay != 0.0, w.dtype)
+            unused = array_module(w).empty(0, dtype=array_module(w).intp)  # ``at``: not read
             backend.run_split(backend.split_batch(flat_w, flat_w.size, flat_w.size * 4),
-                              lambda a, b: kernel(flat_g[a:b], flat_v[a:b], flat_w[a:b], m, r, d))
+                              lambda a, b: kernel(flat_g[a:b], flat_v[a:b], flat_w[a:b], unused,
+                                                  m, r, d))
             return True
         mapped = self._mapped(param)
-        kernel = kernels.sgd_momentum_at(self.decay != 0.0, w.dtype)
+        kernel = kernels.sgd_momentum(self.decay != 0.0, w.dtype, True)
         backend.run_split(backend.split_batch(mapped, mapped.size, mapped.size * 4),
                           lambda a, b: kernel(flat_g, flat_v, flat_w, mapped[a:b], m, r, d))
         return True

@@ -35,7 +35,7 @@ from n2d2py.kernels.depthwise import (
 from n2d2py.kernels.direct import conv as direct_conv
 from n2d2py.kernels.direct import conv_input as direct_conv_input
 from n2d2py.kernels.direct import conv_weights as direct_conv_weights
-from n2d2py.kernels.sgd import sgd_momentum, sgd_momentum_at
+from n2d2py.kernels.sgd import sgd_momentum
 from n2d2py.kernels.sums import add_rows, add_transposed
 from n2d2py.kernels.winograd import gradient_transform as winograd_gradient
 from n2d2py.kernels.winograd import input_transform as winograd_input
@@ -53,6 +53,6 @@ __all__ = [
     "depthwise_backward_weights", "direct_conv", "direct_conv_input", "direct_conv_weights",
     "im2col", "max_pool", "max_pool_backward", "normalize", "normalize_backward",
     "normalize_backward_sums", "rectifier", "rectifier_backward", "sgd_momentum",
-    "sgd_momentum_at", "transpose_last", "winograd_gradient", "winograd_input",
+    "transpose_last", "winograd_gradient", "winograd_input",
     "winograd_kernel_gradient", "winograd_kernels", "winograd_output",
 ]

@@ -10,37 +10,18 @@ from n2d2py.kernels._compile import _specialised
 
 
 @_specialised
-def sgd_momentum(decay, dtype):
-    """kernel(grad, v, w, m, r, d): for every element, g = dtype(grad), v ← v·m − r·g
-    (− d·w with ``decay``), w ← w + v; the float operations of ``solvers.SGD.step`` in its
-    order, each rounded to ``dtype`` (m, r, d are ``dtype`` scalars; no contraction into
-    fused multiply-adds)."""
-    cast = np.float32 if np.dtype(dtype) == np.float32 else np.float64
-
-    def kernel(grad, v, w, m, r, d):
-        for i in range(w.size):
-            g = cast(grad[i])
-            vi = v[i] * m
-            vi = vi - r * g
-            if decay:
-                vi = vi - d * w[i]
-            v[i] = vi
-            w[i] = w[i] + vi
-        return w
-
-    return kernel
-
-
-@_specialised
-def sgd_momentum_at(decay, dtype):
-    """kernel(grad, v, w, at, m, r, d): ``sgd_momentum``'s update of the elements ``at``
-    (flat indices) only; the others keep their values (where the mask is 0, the update the
-    mask applies is 0)."""
+def sgd_momentum(decay, dtype, indexed=False):
+    """kernel(grad, v, w, at, m, r, d): for every element (with ``indexed``: for the flat
+    indices ``at`` only, the others keeping their values; else ``at`` is not read), g =
+    dtype(grad), v ← v·m − r·g (− d·w with ``decay``), w ← w + v; the float operations of
+    ``solvers.SGD.step`` in its order, each rounded to ``dtype`` (m, r, d are ``dtype``
+    scalars; no contraction into fused multiply-adds). Where the mask is 0 the update ``step``
+    applies is 0, so the indexed pass computes the same weights."""
     cast = np.float32 if np.dtype(dtype) == np.float32 else np.float64
 
     def kernel(grad, v, w, at, m, r, d):
-        for k in range(at.size):
-            i = at[k]
+        for k in range(at.size if indexed else w.size):
+            i = at[k] if indexed else k
             g = cast(grad[i])
             vi = v[i] * m
             vi = vi - r * g
