@@ -103,6 +103,15 @@ class Plan:
     group: int
 
 
+def _by_maps(kernel, a, out, maps):
+    """kernel(a[g], out[g], o0, o1) for every group g, the output maps [0, maps) split over
+    the worker threads (the transforms of U and of its gradient: a 128 → 128 layer's U is
+    0.25 ms, 2.4 MB written, on each batch)."""
+    chunks = backend.split_batch(out, maps, out.size * 4)
+    for g in range(len(out)):
+        backend.run_split(chunks, lambda o0, o1: kernel(a[g], out[g], o0, o1))
+
+
 def plan(xp, w, padding, out_hw, dtype):
     """The Plan of a convolution by ``w`` (G, O/G, C/G, 3, 3) (G = 1 for a dense one, else
     the diagonal blocks of a grouped one): U = G g Gᵀ in float64, rounded once
@@ -110,9 +119,7 @@ def plan(xp, w, padding, out_hw, dtype):
     groups, o, c = w.shape[:3]
     u = xp.empty((groups, 36, o, c), dtype=dtype)
     w = xp.ascontiguousarray(w)
-    kernel = backend.cpu_kernels(u).winograd_kernels(w.dtype, u.dtype)
-    for g in range(groups):
-        kernel(w[g], u[g])
+    _by_maps(backend.cpu_kernels(u).winograd_kernels(w.dtype, u.dtype), w, u, o)
     th, tw, span = tiles(*out_hw)
     return Plan(u, tuple(padding), tuple(out_hw), th, tw, span,
                 max(1, -(-MIN_TILES // span)))
@@ -209,9 +216,7 @@ def weights_from_tiles(xp, m):
     groups, _, o, c = m.shape
     dw = xp.empty((groups, o, c * 9))
     m = xp.ascontiguousarray(m, dtype=xp.float64)
-    kernel = backend.cpu_kernels(dw).winograd_kernel_gradient(dw.dtype)
-    for g in range(groups):
-        kernel(m[g], dw[g])
+    _by_maps(backend.cpu_kernels(dw).winograd_kernel_gradient(dw.dtype), m, dw, o)
     return dw
 
 

@@ -197,19 +197,20 @@ def gradient_transform(dtype):
 
 @_specialised
 def kernel_transform(w_dtype, dtype):
-    """kernel(w, u): u (36, O, C) of ``dtype`` set to U = G g Gᵀ of each 3×3 kernel
-    g = w[o, c] (w (O, C, 3, 3) of ``w_dtype``), computed in float64 and rounded once. One
+    """kernel(w, u, o0, o1): u[:, o0:o1] (u (36, O, C) of ``dtype``) set to U = G g Gᵀ of each
+    3×3 kernel g = w[o, c] (w (O, C, 3, 3) of ``w_dtype``), computed in float64 and rounded
+    once. One
     output map at a time: its kernels transposed to (9, C), then G g and (G g) Gᵀ row by row,
     vectorised over the channels (a 128 → 128 layer: 0.25 ms, writing U's 2.4 MB; the float64
     GEMM by G ⊗ G it replaces took 0.8 ms with its conversions, each batch)."""
     g = G  # a constant of the compiled code
 
-    def kernel(w, u):
+    def kernel(w, u, o0, o1):
         o_, c_ = w.shape[0], w.shape[1]
         k9 = np.empty((9, c_))  # one map's kernels, transposed
         t = np.empty((18, c_))  # G g: t[3a + s] = Σ_r G[a, r] g[r, s]
         flat = w.reshape(o_, c_ * 9)
-        for o in range(o_):
+        for o in range(o0, o1):
             src = flat[o]
             for c in range(c_):
                 for k in range(9):
@@ -232,16 +233,17 @@ def kernel_transform(w_dtype, dtype):
 
 @_specialised
 def kernel_gradient(dtype):
-    """kernel(m, dw): dw (O, C·9) float64 set to Gᵀ m G for each (o, c), from the sums of the
-    tiles' products m (36, O, C) float64: the gradient of the 3×3 kernels from that of U.
+    """kernel(m, dw, o0, o1): dw[o0:o1] (dw (O, C·9) float64) set to Gᵀ m G for each (o, c),
+    from the sums of the tiles' products m (36, O, C) float64: the gradient of the 3×3 kernels
+    from that of U.
     Row by row over the channels as ``kernel_transform``, transposed into dw at the end."""
     g = G
 
-    def kernel(m, dw):
-        o_, c_ = m.shape[1], m.shape[2]
+    def kernel(m, dw, o0, o1):
+        c_ = m.shape[2]
         t = np.empty((18, c_))  # Gᵀ m: t[6r + b] = Σ_a G[a, r] m[6a + b]
         k9 = np.empty((9, c_))
-        for o in range(o_):
+        for o in range(o0, o1):
             for r in range(3):
                 for b in range(6):
                     dst = t[6 * r + b]

@@ -229,14 +229,20 @@ def add_chunks(totals):
 
 def add_into(total, part):
     """total (float64) += part, of its shape: on the CPU by a compiled pass when their layouts
-    match or ``part`` is the transpose of ``total``'s (numpy's mixed-dtype add buffers, and
-    its add of a transposed view strides through memory: 3-10× slower on large weight
-    gradients). The same float64 sums either way."""
+    match (split over the worker threads when large: a 128 → 128 Winograd layer's 4.7 MB of
+    tile sums, the threads' totals, added while the other thread waited) or ``part`` is the
+    transpose of ``total``'s (numpy's mixed-dtype add buffers, and its add of a transposed
+    view strides through memory: 3-10× slower on large weight gradients). The same float64
+    sums either way."""
     kernels = backend.cpu_kernels(part)
     if kernels is not None and part.shape == total.shape:
         if ((part.flags.c_contiguous and total.flags.c_contiguous)
                 or (part.flags.f_contiguous and total.flags.f_contiguous)):
-            kernels.add_rows(part.dtype)(part.ravel("K")[None], total.ravel("K"))
+            add, src, dst = kernels.add_rows(part.dtype), part.ravel("K")[None], total.ravel("K")
+            # on the worker threads when called outside them (a chunk's adds, inside one,
+            # run on it): element by element, the same sums
+            backend.run_split(backend.split_batch(dst, dst.size, dst.size),
+                              lambda a, b: add(src[:, a:b], dst[a:b]))
             return total
         if part.ndim == 2 and part.T.flags.c_contiguous and total.flags.c_contiguous:
             kernels.add_transposed(part.dtype)(part.T, total)
