@@ -367,11 +367,9 @@ class ConvCell(KernelCell):
         layout, or the weights' shape; None when the caller added it) and the bias gradient
         (``db``, summed likewise, or from dz); the input gradients, one per input."""
         grad, o = self.weights.grad, self.weights.shape[0]
-        if dw is None:  # added already
-            pass
-        elif grad.flags.c_contiguous:  # (O, K) is a view of it
+        if dw is not None and grad.flags.c_contiguous:  # (O, K) is a view of it
             slices.add_into(grad.reshape(o, -1), dw.reshape(o, -1))
-        else:
+        elif dw is not None:
             grad += dw.reshape(grad.shape)
         if db is not None:
             self.bias.grad += db
